@@ -1,0 +1,1 @@
+"""ember: Apache Spark's architecture in Python, with no JVM."""
