@@ -1,0 +1,495 @@
+"""The driver: plans jobs, drives the sans-IO schedulers and talks to executors.
+
+The DAGScheduler and TaskScheduler are pure state machines; this module feeds them events
+(job submitted, executor registered, task status, executor lost) under one lock and carries out
+the instructions they return (launch a task over HTTP, finish a job).
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import logging
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+import pyarrow as pa
+
+from ember import rpc
+from ember.core.conf import SparkConf
+from ember.errors import IllegalArgumentException, SparkJobError
+from ember.exec.operators import BroadcastReadExec, PhysicalOp, schema_of
+from ember.exec.task import (
+    ParquetWriteSink,
+    ResultSink,
+    Sink,
+    TaskDescription,
+    TaskOutcome,
+    decode_result,
+)
+from ember.plan import optimizer
+from ember.plan.logical import LogicalPlan
+from ember.plan.physical import BroadcastExchangeExec, PlannerConf
+from ember.plan.physical import plan as physical_plan
+from ember.plan.stages import JobPlan, Stage, coalesce_ranges, counter, split_stages
+from ember.scheduler import events as ev
+from ember.scheduler.dag import DAGScheduler, StageSpec
+from ember.scheduler.map_output import MapOutputTracker, MapStatus
+from ember.scheduler.tasks import TaskScheduler
+
+log = logging.getLogger("ember.driver")
+
+
+def parse_master(master: str, cores: int) -> tuple[int, int]:
+    """``local``, ``local[N]``, ``local[*]`` -> (executors, cores per executor)."""
+    m = re.fullmatch(r"local(?:\[(\*|\d+)(?:,\s*\d+)?\])?", master.strip())
+    if not m:
+        msg = (f"unsupported master {master!r}\n\nuse local, local[N] or local[*]; on Kubernetes "
+               "submit a SparkApplication instead")
+        raise IllegalArgumentException(msg)
+    n = m.group(1)
+    if n is None:
+        return 1, cores
+    if n == "*":
+        return max(1, os.cpu_count() or 1), cores
+    if int(n) < 1:
+        msg = f"local[{n}] needs at least one executor"
+        raise IllegalArgumentException(msg)
+    return int(n), cores
+
+
+@dataclass
+class ExecutorInfo:
+    executor_id: str
+    address: str
+    cores: int
+    pid: int | None
+    last_seen: float
+
+
+@dataclass
+class JobState:
+    job_id: int
+    plan: JobPlan
+    future: Future
+    results: dict[int, TaskOutcome] = field(default_factory=dict)
+    last_error: str = ""
+
+
+@dataclass
+class TaskInfo:
+    task_id: int
+    stage_id: int
+    partition: int
+    executor_id: str
+
+
+class DriverRuntime:
+    """The SparkContext of a session: the driver's scheduler, RPC server and backend."""
+
+    def __init__(self, conf: SparkConf) -> None:
+        from ember.driver.server import DriverServer
+        from ember.scheduler.backends.local import LocalBackend
+
+        self.conf = conf
+        self.app_name = conf.get("spark.app.name") or "ember"
+        self.app_id = f"app-{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}"
+        self.token = secrets.token_urlsafe(32)
+        self.master = str(conf.get("spark.master"))
+        cores = conf.get_int("spark.executor.cores")
+        self.num_executors, self.cores_per_executor = parse_master(self.master, cores)
+        self.default_parallelism = self.num_executors * self.cores_per_executor
+        self.work_dir = Path(conf.get("spark.local.dir") or tempfile.gettempdir()) / self.app_id
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+
+        self._lock = threading.RLock()
+        self._ids = counter(0)
+        self._job_ids = counter(0)
+        self._shuffle_ids = counter(0)
+        self._broadcast_ids = counter(0)
+        self.tracker = MapOutputTracker()
+        self.dag = DAGScheduler(self._num_partitions_for, tracker=self.tracker,
+                                max_stage_attempts=conf.get_int("spark.stage.maxConsecutiveAttempts"))
+        self.tasks = TaskScheduler(max_failures=conf.get_int("spark.task.maxFailures"),
+                                   cpus_per_task=conf.get_int("spark.task.cpus"))
+        self.executors: dict[str, ExecutorInfo] = {}
+        self.jobs: dict[int, JobState] = {}
+        self.stages: dict[int, tuple[int, Stage]] = {}
+        self.task_infos: dict[int, TaskInfo] = {}
+        self.broadcasts: dict[int, bytes] = {}
+        # Status of a finishing task, read back while the schedulers process its success.
+        self._pending_status: dict[int, dict[str, Any]] = {}
+        self.counters = {"jobs_total": 0, "tasks_launched_total": 0, "tasks_failed_total": 0,
+                         "executors_lost_total": 0}
+        self._launcher = ThreadPoolExecutor(max_workers=8, thread_name_prefix="launch")
+        self._stopped = False
+
+        self.server = DriverServer(self)
+        self.server.start()
+        self.backend = LocalBackend(
+            num_executors=self.num_executors, cores=self.cores_per_executor,
+            driver_url=self.server.url, app_id=self.app_id, token=self.token,
+            work_dir=self.work_dir, on_lost=self.executor_lost,
+            max_direct_result=conf.get_bytes("spark.task.maxDirectResultSize"))
+        self.backend.start()
+        self._timeout = conf.get_seconds("spark.network.timeout")
+        self._reaper = threading.Thread(target=self._reap_silent_executors, daemon=True,
+                                        name="heartbeat-monitor")
+        self._reaper.start()
+        _live_runtimes.add(self)
+
+    # -- planning ------------------------------------------------------------------------------
+
+    def planner_conf(self) -> PlannerConf:
+        return PlannerConf(
+            shuffle_partitions=self.conf.get_int("spark.sql.shuffle.partitions"),
+            broadcast_threshold=self.conf.get_bytes("spark.sql.autoBroadcastJoinThreshold"),
+            default_parallelism=self.default_parallelism)
+
+    def optimize(self, plan: LogicalPlan) -> LogicalPlan:
+        return optimizer.optimize(plan)
+
+    def physical_plan(self, plan: LogicalPlan) -> PhysicalOp:
+        return physical_plan(plan, self.planner_conf())
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def collect(self, plan: LogicalPlan) -> pa.Table:
+        root = self.physical_plan(self.optimize(plan))
+        return self.collect_physical(root)
+
+    def collect_physical(self, root: PhysicalOp) -> pa.Table:
+        outcomes = self.run_job(root, ResultSink())
+        schema = schema_of(root.output)
+        tables = [decode_result(o.result) for o in outcomes if o.result]
+        tables = [t for t in tables if t.num_rows]
+        if not tables:
+            return schema.empty_table()
+        return pa.concat_tables([t.cast(schema) if t.schema != schema else t for t in tables])
+
+    def write_parquet(self, plan: LogicalPlan, path: str, *, names: list[str], job_tag: str,
+                      compression: str) -> list[str]:
+        root = self.physical_plan(self.optimize(plan))
+        sink = ParquetWriteSink(path, job_tag, tuple(names), compression)
+        outcomes = self.run_job(root, sink)
+        return [f for o in outcomes for f in o.files]
+
+    def run_job(self, root: PhysicalOp, sink: Sink) -> list[TaskOutcome]:
+        root = self._prepare_broadcasts(root)
+        job_plan = split_stages(root, sink, next_stage_id=self._ids,
+                                next_shuffle_id=self._shuffle_ids)
+        future: Future = Future()
+        with self._lock:
+            job_id = self._job_ids()
+            self.jobs[job_id] = JobState(job_id, job_plan, future)
+            self.counters["jobs_total"] += 1
+            specs = []
+            for sid, stage in job_plan.stages.items():
+                self.stages[sid] = (job_id, stage)
+                specs.append(StageSpec(sid, stage.parents, stage.shuffle_id, None))
+            instructions = self.dag.submit_job(job_id, specs, job_plan.result_stage)
+        self._process(instructions)
+        try:
+            future.result()
+        except KeyboardInterrupt:
+            with self._lock:
+                self._process_locked(self.dag.cancel_job(job_id, reason="interrupted"))
+            raise
+        finally:
+            self._cleanup_job(job_id)
+        state = self.jobs.pop(job_id)
+        return [state.results[p] for p in sorted(state.results)]
+
+    def _prepare_broadcasts(self, root: PhysicalOp) -> PhysicalOp:
+        """Run the jobs that collect broadcast sides, bottom-up, and swap in readers."""
+        if isinstance(root, BroadcastExchangeExec):
+            child = self._prepare_broadcasts(root.child)
+            table = self.collect_physical(child)
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, table.schema) as writer:
+                writer.write_table(table)
+            with self._lock:
+                bid = self._broadcast_ids()
+                self.broadcasts[bid] = sink.getvalue().to_pybytes()
+            return BroadcastReadExec(bid, tuple(root.output))
+        kids = [self._prepare_broadcasts(c) for c in root.children]
+        return root.with_children(kids) if kids else root
+
+    def _cleanup_job(self, job_id: int) -> None:
+        with self._lock:
+            state = self.jobs.get(job_id)
+            if state is None:
+                return
+            shuffle_ids = [s.shuffle_id for s in state.plan.stages.values()
+                           if s.shuffle_id is not None]
+            for sid in state.plan.stages:
+                self.stages.pop(sid, None)
+            for shuffle_id in shuffle_ids:
+                self.tracker.unregister_shuffle(shuffle_id)
+            addresses = [e.address for e in self.executors.values()]
+        for shuffle_id in shuffle_ids:
+            for address in addresses:
+                self._launcher.submit(self._quiet_request, "DELETE",
+                                      f"{address}/shuffle/{shuffle_id}")
+
+    def _quiet_request(self, method: str, url: str) -> None:
+        try:
+            rpc.request(method, url, token=self.token, timeout=5)
+        except rpc.RpcError as exc:
+            log.debug("%s %s failed: %s", method, url, exc)
+
+    # -- scheduler callbacks -------------------------------------------------------------------
+
+    def _num_partitions_for(self, spec: StageSpec, tracker: MapOutputTracker) -> int:
+        _, stage = self.stages[spec.stage_id]
+        if stage.reads:
+            counts = set(stage.reads.values())
+            num_reduce = max(counts)
+            adaptive = (self.conf.get_bool("spark.sql.adaptive.enabled") and
+                        self.conf.get_bool("spark.sql.adaptive.coalescePartitions.enabled"))
+            if adaptive and len(counts) == 1:
+                sizes = [tracker.sizes_by_reduce(s) or [0] * num_reduce for s in stage.reads]
+                stage.reduce_ranges = coalesce_ranges(
+                    sizes, num_reduce,
+                    target_bytes=self.conf.get_bytes(
+                        "spark.sql.adaptive.advisoryPartitionSizeInBytes"),
+                    min_bytes=self.conf.get_bytes(
+                        "spark.sql.adaptive.coalescePartitions.minPartitionSize"),
+                    parallelism=self.default_parallelism)
+            else:
+                stage.reduce_ranges = tuple((i, i + 1) for i in range(num_reduce))
+        return max(1, stage.root.num_partitions(len(stage.reduce_ranges))) \
+            if stage.reads else stage.root.num_partitions(0)
+
+    # -- events from executors -----------------------------------------------------------------
+
+    def executor_registered(self, executor_id: str, address: str, cores: int,
+                            pid: int | None) -> None:
+        with self._lock:
+            self.executors[executor_id] = ExecutorInfo(executor_id, address, cores, pid,
+                                                       time.monotonic())
+            self._process_locked(self.tasks.executor_added(executor_id, cores))
+
+    def executor_heartbeat(self, executor_id: str) -> bool:
+        with self._lock:
+            info = self.executors.get(executor_id)
+            if info is None:
+                return False
+            info.last_seen = time.monotonic()
+            return True
+
+    def executor_lost(self, executor_id: str, reason: str) -> None:
+        with self._lock:
+            if self.executors.pop(executor_id, None) is None and self._stopped:
+                return
+            self.counters["executors_lost_total"] += 1
+            self._process_locked(self.tasks.executor_lost(executor_id, reason))
+
+    def _reap_silent_executors(self) -> None:
+        while not self._stopped:
+            time.sleep(1.0)
+            now = time.monotonic()
+            with self._lock:
+                silent = [e.executor_id for e in self.executors.values()
+                          if now - e.last_seen > self._timeout]
+            for executor_id in silent:
+                self.backend.kill_executor(executor_id)
+                self.executor_lost(executor_id, f"executor {executor_id} sent no heartbeat "
+                                   f"for {self._timeout:.0f}s (spark.network.timeout)")
+
+    def task_status(self, task_id: int, status: dict[str, Any]) -> None:
+        if status["state"] == "FINISHED" and status.get("result_block"):
+            info = self.task_infos.get(task_id)
+            executor = self.executors.get(status["executor_id"])
+            if info is None or executor is None:
+                return
+            try:
+                data = rpc.request("GET", f"{executor.address}/blocks/{status['result_block']}",
+                                   token=self.token, timeout=300)
+                status["result"] = data
+            except rpc.RpcError as exc:
+                status = {**status, "state": "FAILED", "error": {
+                    "type": "ResultFetchFailed", "message": str(exc), "traceback": ""}}
+        elif status.get("result") is not None:
+            status["result"] = base64.b64decode(status["result"])
+        with self._lock:
+            info = self.task_infos.get(task_id)
+            if info is None:
+                return
+            state = status["state"]
+            if state == "FINISHED":
+                self._pending_status[task_id] = status
+                self._process_locked(self.tasks.task_finished(task_id))
+                self._pending_status.pop(task_id, None)
+            elif state == "KILLED":
+                self._process_locked(self.tasks.task_killed(task_id))
+            else:
+                self.counters["tasks_failed_total"] += 1
+                err = status.get("error") or {}
+                reason = _failure_reason(err)
+                job = self._job_of_stage(info.stage_id)
+                if job is not None:
+                    job.last_error = reason
+                ff = status.get("fetch_failed")
+                fetch = ev.FetchFailure(ff["shuffle_id"], ff["map_id"], ff["executor_id"],
+                                        err.get("message", "")) if ff else None
+                self._process_locked(self.tasks.task_failed(task_id, reason=reason,
+                                                            fetch_failed=fetch))
+
+    def map_outputs(self, shuffle_id: int) -> list[dict[str, Any] | None] | None:
+        with self._lock:
+            if not self.tracker.has_shuffle(shuffle_id):
+                return None
+            return [None if s is None else {"executor_id": s.executor_id, "address": s.address,
+                                            "sizes": list(s.sizes)}
+                    for s in self.tracker.statuses(shuffle_id)]
+
+    def broadcast_bytes(self, broadcast_id: int) -> bytes | None:
+        with self._lock:
+            return self.broadcasts.get(broadcast_id)
+
+    def metrics(self) -> dict[str, float]:
+        with self._lock:
+            return {**self.counters, "executors_active": len(self.executors),
+                    "jobs_active": len(self.jobs)}
+
+    # -- carrying out instructions -------------------------------------------------------------
+
+    def _process(self, instructions: list[ev.Instruction]) -> None:
+        with self._lock:
+            self._process_locked(instructions)
+
+    def _job_of_stage(self, stage_id: int) -> JobState | None:
+        entry = self.stages.get(stage_id)
+        return self.jobs.get(entry[0]) if entry else None
+
+    def _process_locked(self, instructions: list[ev.Instruction]) -> None:
+        work = list(instructions)
+        while work:
+            ins = work.pop(0)
+            if isinstance(ins, ev.SubmitTasks):
+                work += self.tasks.submit_taskset(ins.stage_id, ins.stage_attempt, ins.partitions)
+            elif isinstance(ins, ev.LaunchTask):
+                self._launch(ins)
+            elif isinstance(ins, ev.KillTask):
+                executor = self.executors.get(ins.executor_id)
+                if executor is not None:
+                    self._launcher.submit(self._quiet_request, "DELETE",
+                                          f"{executor.address}/tasks/{ins.task_id}")
+            elif isinstance(ins, ev.CancelStage):
+                work += self.tasks.cancel_stage(ins.stage_id, ins.stage_attempt)
+            elif isinstance(ins, ev.TaskSucceeded):
+                work += self._task_succeeded(ins)
+            elif isinstance(ins, ev.TaskFetchFailed):
+                work += self.dag.task_fetch_failed(
+                    ins.stage_id, ins.stage_attempt, ins.partition, ins.shuffle_id, ins.map_id,
+                    ins.executor_id, message=ins.message)
+            elif isinstance(ins, ev.TaskSetAborted):
+                work += self.dag.taskset_failed(ins.stage_id, ins.stage_attempt, ins.message)
+            elif isinstance(ins, ev.ExecutorRemoved):
+                work += self.dag.executor_lost(ins.executor_id)
+            elif isinstance(ins, ev.JobSucceeded):
+                job = self.jobs.get(ins.job_id)
+                if job is not None and not job.future.done():
+                    job.future.set_result(None)
+            elif isinstance(ins, ev.JobFailed):
+                job = self.jobs.get(ins.job_id)
+                if job is not None and not job.future.done():
+                    job.future.set_exception(SparkJobError(ins.message))
+
+    def _task_succeeded(self, ins: ev.TaskSucceeded) -> list[ev.Instruction]:
+        status = self._pending_status.get(ins.task_id, {})
+        entry = self.stages.get(ins.stage_id)
+        if entry is None:
+            return []
+        job_id, stage = entry
+        map_status = None
+        if stage.shuffle_id is not None:
+            executor = self.executors.get(ins.executor_id)
+            address = executor.address if executor else ""
+            map_status = MapStatus(ins.executor_id, address, tuple(status.get("sizes") or ()))
+        else:
+            job = self.jobs.get(job_id)
+            if job is not None:
+                job.results[ins.partition] = TaskOutcome(
+                    result=status.get("result"), files=tuple(status.get("files") or ()),
+                    metrics=status.get("metrics") or {})
+        return self.dag.task_succeeded(ins.stage_id, ins.stage_attempt, ins.partition, map_status)
+
+    def _launch(self, ins: ev.LaunchTask) -> None:
+        entry = self.stages.get(ins.stage_id)
+        executor = self.executors.get(ins.executor_id)
+        if entry is None or executor is None:
+            return
+        job_id, stage = entry
+        desc = TaskDescription(
+            task_id=ins.task_id, stage_id=ins.stage_id, stage_attempt=ins.stage_attempt,
+            partition=ins.partition, attempt_number=ins.attempt_number,
+            root=stage.root.for_task(ins.partition), sink=stage.sink,
+            reduce_ranges=stage.reduce_ranges, job_id=job_id)
+        self.task_infos[ins.task_id] = TaskInfo(ins.task_id, ins.stage_id, ins.partition,
+                                                ins.executor_id)
+        self.counters["tasks_launched_total"] += 1
+        payload = cloudpickle.dumps(desc)
+        self._launcher.submit(self._post_task, ins.task_id, executor.address, payload)
+
+    def _post_task(self, task_id: int, address: str, payload: bytes) -> None:
+        try:
+            rpc.request("POST", f"{address}/tasks", token=self.token, body=payload,
+                        content_type="application/octet-stream", timeout=30)
+        except rpc.RpcError as exc:
+            with self._lock:
+                self._process_locked(self.tasks.task_failed(
+                    task_id, reason=f"could not launch the task on {address}: {exc}"))
+
+    # -- shutdown ------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        with self._lock:
+            for job in self.jobs.values():
+                if not job.future.done():
+                    job.future.set_exception(SparkJobError("the SparkSession was stopped"))
+        self.backend.stop()
+        self.server.stop()
+        self._launcher.shutdown(wait=False, cancel_futures=True)
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        _live_runtimes.discard(self)
+
+    def executor_pids(self) -> dict[str, int]:
+        return self.backend.pids()
+
+
+def _failure_reason(err: dict[str, Any]) -> str:
+    kind = err.get("type", "Exception")
+    message = err.get("message", "")
+    tb = err.get("traceback", "")
+    if tb:
+        return f"{kind}: {message}\n{tb}".rstrip()
+    return f"{kind}: {message}"
+
+
+_live_runtimes: weakref.WeakSet[DriverRuntime] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for runtime in list(_live_runtimes):
+        try:
+            runtime.stop()
+        except Exception:  # noqa: BLE001 - best effort at interpreter exit
+            log.debug("stopping a runtime at exit failed", exc_info=True)
+

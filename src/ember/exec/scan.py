@@ -1,0 +1,196 @@
+"""File scans through pyarrow: parquet (with filter and projection pushdown), csv, json lines."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.dataset as ds
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from ember.exec.context import TaskContext
+from ember.exec.operators import PhysicalOp, table_batches
+from ember.plan.expressions import (
+    And,
+    AttributeReference,
+    BinaryOp,
+    Expression,
+    In,
+    IsNotNull,
+    IsNull,
+    Literal,
+    Not,
+    Or,
+)
+
+# Spark's spark.sql.files.maxPartitionBytes
+MAX_SPLIT_BYTES = 128 * 1024 * 1024
+SPLIT_BATCH_ROWS = 1 << 18
+
+
+def list_files(paths: Sequence[str]) -> list[str]:
+    """Data files under ``paths``, skipping hidden and ``_``-prefixed files as Spark does."""
+    out: list[str] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+                out.extend(str(Path(root) / f) for f in sorted(files)
+                           if not f.startswith((".", "_")))
+        elif path.exists():
+            out.append(str(path))
+        else:
+            msg = f"[PATH_NOT_FOUND] path does not exist: {p}"
+            from ember.errors import AnalysisException
+
+            raise AnalysisException(msg)
+    return out
+
+
+def plan_splits(fmt: str, files: Sequence[str]) -> list[tuple[str, tuple[int, ...] | None]]:
+    """Split files into partitions of up to ``MAX_SPLIT_BYTES`` (parquet by row groups)."""
+    splits: list[tuple[str, tuple[int, ...] | None]] = []
+    for f in files:
+        if fmt != "parquet":
+            splits.append((f, None))
+            continue
+        meta = pq.ParquetFile(f).metadata
+        group: list[int] = []
+        size = 0
+        for rg in range(meta.num_row_groups):
+            rg_size = meta.row_group(rg).total_byte_size
+            if group and size + rg_size > MAX_SPLIT_BYTES:
+                splits.append((f, tuple(group)))
+                group, size = [], 0
+            group.append(rg)
+            size += rg_size
+        splits.append((f, tuple(group)))
+    return splits
+
+
+def csv_options(options: dict[str, str], schema: pa.Schema | None) -> tuple:
+    header = options.get("header", "false").lower() == "true"
+    sep = options.get("sep", options.get("delimiter", ","))
+    if header:
+        read = pacsv.ReadOptions(block_size=1 << 24)
+    elif schema is not None:
+        read = pacsv.ReadOptions(column_names=schema.names, block_size=1 << 24)
+    else:
+        read = pacsv.ReadOptions(autogenerate_column_names=True, block_size=1 << 24)
+    parse = pacsv.ParseOptions(delimiter=sep, quote_char=options.get("quote", '"'),
+                               escape_char=options.get("escape", "\\") or False)
+    null_value = options.get("nullValue", "")
+    convert = pacsv.ConvertOptions(
+        column_types=schema if schema is not None else None,
+        strings_can_be_null=True, null_values=[null_value], quoted_strings_can_be_null=True,
+        true_values=["true", "True", "TRUE"], false_values=["false", "False", "FALSE"],
+    )
+    return read, parse, convert
+
+
+def read_csv(path: str, options: dict[str, str], schema: pa.Schema | None) -> pa.Table:
+    read, parse, convert = csv_options(options, schema)
+    table = pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+    if schema is None and options.get("header", "false").lower() != "true":
+        table = table.rename_columns([f"_c{i}" for i in range(table.num_columns)])
+    return table
+
+
+def read_json(path: str, schema: pa.Schema | None) -> pa.Table:
+    parse = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore") \
+        if schema is not None else pajson.ParseOptions()
+    return pajson.read_json(path, parse_options=parse)
+
+
+def to_arrow_filter(expr: Expression) -> pc.Expression | None:
+    """A pyarrow dataset filter equivalent to ``expr``, or None if it cannot be expressed."""
+    if isinstance(expr, AttributeReference):
+        return pc.field(expr.name)
+    if isinstance(expr, Literal):
+        return pc.scalar(pa.scalar(expr.value, expr.dtype))
+    if isinstance(expr, And | Or):
+        left, right = to_arrow_filter(expr.left), to_arrow_filter(expr.right)
+        if left is None or right is None:
+            return None
+        return (left & right) if isinstance(expr, And) else (left | right)
+    if isinstance(expr, Not):
+        child = to_arrow_filter(expr.child)
+        return None if child is None else ~child
+    if isinstance(expr, IsNull | IsNotNull):
+        child = to_arrow_filter(expr.child)
+        if child is None:
+            return None
+        return child.is_null() if isinstance(expr, IsNull) else child.is_valid()
+    if isinstance(expr, In) and all(isinstance(v, Literal) and v.value is not None
+                                   for v in expr.values):
+        child = to_arrow_filter(expr.child)
+        values = pa.array([v.value for v in expr.values], expr.child.dtype)  # type: ignore[attr-defined]
+        return None if child is None else child.isin(values)
+    if isinstance(expr, BinaryOp) and expr.op in {"=", "!=", "<", "<=", ">", ">="}:
+        left, right = to_arrow_filter(expr.left), to_arrow_filter(expr.right)
+        if left is None or right is None:
+            return None
+        ops = {"=": "__eq__", "!=": "__ne__", "<": "__lt__", "<=": "__le__", ">": "__gt__",
+               ">=": "__ge__"}
+        return getattr(left, ops[expr.op])(right)
+    return None
+
+
+@dataclass(frozen=True, eq=False)
+class FileScanExec(PhysicalOp):
+    fmt: str
+    splits: tuple[tuple[str, tuple[int, ...] | None], ...]
+    file_schema: pa.Schema
+    attrs: tuple[AttributeReference, ...]
+    arrow_filter: pc.Expression | None
+    options: tuple[tuple[str, str], ...]
+    pushed: str = ""
+
+    @property
+    def output(self) -> list[AttributeReference]:
+        return list(self.attrs)
+
+    def num_partitions(self, reduce_ranges: int) -> int:
+        return max(1, len(self.splits))
+
+    def simple_string(self) -> str:
+        cols = ", ".join(a.key for a in self.attrs)
+        pushed = f", PushedFilters: [{self.pushed}]" if self.pushed else ""
+        return f"FileScan {self.fmt} [{cols}]{pushed}, Splits: {len(self.splits)}"
+
+    def execute(self, ctx: TaskContext, partition: int) -> Iterator[pa.RecordBatch]:
+        if not self.splits:
+            return
+        path, row_groups = self.splits[partition]
+        names = [a.name for a in self.attrs]
+        keys = [a.key for a in self.attrs]
+        if self.fmt == "parquet":
+            fragment = ds.ParquetFileFormat().make_fragment(path, row_groups=row_groups)
+            batches = fragment.to_batches(schema=self.file_schema, columns=names,
+                                          filter=self.arrow_filter, batch_size=SPLIT_BATCH_ROWS)
+            for b in batches:
+                if b.num_rows:
+                    ctx.metrics.input_rows += b.num_rows
+                    yield self._conform(b, keys)
+            return
+        opts = dict(self.options)
+        table = read_csv(path, opts, self.file_schema) if self.fmt == "csv" \
+            else read_json(path, self.file_schema)
+        table = table.select(names)
+        if self.arrow_filter is not None:
+            table = table.filter(self.arrow_filter)
+        ctx.metrics.input_rows += table.num_rows
+        for b in table_batches(table):
+            yield self._conform(b, keys)
+
+    def _conform(self, batch: pa.RecordBatch, keys: list[str]) -> pa.RecordBatch:
+        arrays = [col if col.type == a.dtype else col.cast(a.dtype)
+                  for col, a in zip(batch.columns, self.attrs, strict=True)]
+        return pa.RecordBatch.from_arrays(arrays, names=keys)

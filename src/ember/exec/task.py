@@ -1,0 +1,176 @@
+"""Tasks: a stage's pipeline for one partition, and where its output goes (the sink)."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ember.exec import hashing
+from ember.exec.context import TaskContext
+from ember.exec.expr_eval import evaluate
+from ember.exec.operators import PhysicalOp, schema_of
+from ember.exec.shuffle_files import ShuffleWriter
+from ember.plan.expressions import Expression
+
+
+@dataclass(frozen=True)
+class HashPartitioning:
+    keys: tuple[Expression, ...]
+    num_partitions: int
+
+    def describe(self) -> str:
+        from ember.exec.operators import _expr_str
+
+        return f"hashpartitioning({_expr_str(self.keys)[1:-1]}, {self.num_partitions})"
+
+
+@dataclass(frozen=True)
+class RoundRobinPartitioning:
+    num_partitions: int
+
+    def describe(self) -> str:
+        return f"RoundRobinPartitioning({self.num_partitions})"
+
+
+@dataclass(frozen=True)
+class SinglePartition:
+    num_partitions: int = 1
+
+    def describe(self) -> str:
+        return "SinglePartition"
+
+
+Partitioning = HashPartitioning | RoundRobinPartitioning | SinglePartition
+
+
+@dataclass(frozen=True)
+class ShuffleSink:
+    shuffle_id: int
+    partitioning: Partitioning
+
+
+@dataclass(frozen=True)
+class ResultSink:
+    """Return the task's rows to the driver as one Arrow IPC stream."""
+
+
+@dataclass(frozen=True)
+class ParquetWriteSink:
+    """Write the task's rows as one parquet part file under ``directory``."""
+
+    directory: str
+    job_tag: str
+    names: tuple[str, ...]
+    compression: str = "snappy"
+
+
+Sink = ShuffleSink | ResultSink | ParquetWriteSink
+
+
+@dataclass
+class TaskDescription:
+    task_id: int
+    stage_id: int
+    stage_attempt: int
+    partition: int
+    attempt_number: int
+    root: PhysicalOp
+    sink: Sink
+    reduce_ranges: tuple[tuple[int, int], ...] = ()
+    job_id: int = 0
+
+
+@dataclass
+class TaskOutcome:
+    """What a successful task reports: map output sizes, or result bytes, or written files."""
+
+    sizes: tuple[int, ...] | None = None
+    result: bytes | None = None
+    files: tuple[str, ...] = ()
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def run_task(desc: TaskDescription, ctx: TaskContext) -> TaskOutcome:
+    batches = desc.root.execute(ctx, desc.partition)
+    sink = desc.sink
+    if isinstance(sink, ShuffleSink):
+        sizes = write_shuffle(batches, desc, sink, ctx)
+        return TaskOutcome(sizes=tuple(sizes), metrics=ctx.metrics.as_dict())
+    if isinstance(sink, ParquetWriteSink):
+        files = write_parquet(batches, desc, sink, ctx)
+        return TaskOutcome(files=files, metrics=ctx.metrics.as_dict())
+    return TaskOutcome(result=encode_result(batches, desc, ctx), metrics=ctx.metrics.as_dict())
+
+
+def encode_result(batches: Iterator[pa.RecordBatch], desc: TaskDescription,
+                  ctx: TaskContext) -> bytes:
+    schema = schema_of(desc.root.output)
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, schema) as writer:
+        for b in batches:
+            ctx.metrics.output_rows += b.num_rows
+            writer.write_batch(b if b.schema == schema else b.cast(schema))
+    return sink.getvalue()
+
+
+def decode_result(data: bytes) -> pa.Table:
+    return pa.ipc.open_stream(data).read_all()
+
+
+def partition_ids(batch: pa.RecordBatch, partitioning: Partitioning, row_offset: int,
+                  seed_partition: int) -> np.ndarray:
+    n = partitioning.num_partitions
+    if isinstance(partitioning, HashPartitioning):
+        keys = [evaluate(k, batch) for k in partitioning.keys]
+        return hashing.partition_ids(keys, n)
+    if isinstance(partitioning, RoundRobinPartitioning):
+        # Spark starts each map task's round robin at a position derived from its partition.
+        start = (seed_partition * 7919 + row_offset) % n
+        return (start + np.arange(batch.num_rows, dtype=np.int64)) % n
+    return np.zeros(batch.num_rows, dtype=np.int64)
+
+
+def write_shuffle(batches: Iterator[pa.RecordBatch], desc: TaskDescription, sink: ShuffleSink,
+                  ctx: TaskContext) -> list[int]:
+    schema = schema_of(desc.root.output)
+    writer = ShuffleWriter(ctx.local_dir, sink.shuffle_id, desc.partition,
+                           sink.partitioning.num_partitions, schema)
+    offset = 0
+    for b in batches:
+        if not b.num_rows:
+            continue
+        if b.schema != schema:
+            b = b.cast(schema)
+        writer.write(b, partition_ids(b, sink.partitioning, offset, desc.partition))
+        offset += b.num_rows
+        ctx.metrics.shuffle_write_rows += b.num_rows
+    sizes = writer.commit()
+    ctx.metrics.shuffle_write_bytes += sum(sizes)
+    return list(sizes)
+
+
+def write_parquet(batches: Iterator[pa.RecordBatch], desc: TaskDescription,
+                  sink: ParquetWriteSink, ctx: TaskContext) -> tuple[str, ...]:
+    directory = Path(sink.directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"part-{desc.partition:05d}-{sink.job_tag}.{sink.compression}.parquet"
+    schema = pa.schema([pa.field(n, f.type) for n, f in
+                        zip(sink.names, schema_of(desc.root.output), strict=True)])
+    tmp = directory / f".{name}.{uuid.uuid4().hex}.tmp"
+    rows = 0
+    with pq.ParquetWriter(tmp, schema, compression=sink.compression) as writer:
+        for b in batches:
+            if b.num_rows:
+                writer.write_batch(pa.RecordBatch.from_arrays(b.columns, schema=schema))
+                rows += b.num_rows
+    tmp.rename(directory / name)
+    ctx.metrics.output_rows += rows
+    return (name,)

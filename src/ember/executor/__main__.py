@@ -1,0 +1,3 @@
+from ember.executor.server import main
+
+main()

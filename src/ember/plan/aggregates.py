@@ -1,0 +1,141 @@
+"""The aggregate function registry.
+
+Each aggregate runs in three steps, as Spark's partial/final aggregation:
+
+1. ``partial``: Arrow hash aggregations over the input column give the state columns;
+2. ``merge``: Arrow hash aggregations over state columns combine partial states;
+3. ``finish``: turns merged states into the result.
+
+Distinct aggregates (``count(DISTINCT x)``) are rewritten by the optimizer into two plain
+aggregations, as Spark's RewriteDistinctAggregates does, so they need no special state here.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ember.errors import AnalysisException
+from ember.plan.typesys import is_numeric
+
+# (arrow aggregation name, options) applied to one column
+Step = tuple[str, Any]
+
+
+@dataclass(frozen=True)
+class AggregateSpec:
+    name: str
+    result_type: Callable[[list[pa.DataType]], pa.DataType]
+    # Type the input column is cast to before the partial step.
+    input_type: Callable[[pa.DataType], pa.DataType]
+    partial: tuple[Step, ...]
+    merge: tuple[Step, ...]
+    finish: Callable[[Sequence[pa.Array], pa.DataType], pa.Array]
+    # The value of this aggregate over no rows at all (a global aggregation of an empty input).
+    empty_value: Any = None
+
+
+_SUM_OPTS = pc.ScalarAggregateOptions(skip_nulls=True, min_count=1)
+_COUNT_VALID = pc.CountOptions(mode="only_valid")
+
+_REGISTRY: dict[str, AggregateSpec] = {}
+
+
+def register(spec: AggregateSpec) -> None:
+    _REGISTRY[spec.name] = spec
+
+
+def lookup(name: str) -> AggregateSpec:
+    spec = _REGISTRY.get(name.lower())
+    if spec is None:
+        close = difflib.get_close_matches(name.lower(), list(_REGISTRY), n=3)
+        hint = f"did you mean {', '.join(close)}?" if close else "see ember.sql.functions"
+        msg = f"undefined aggregate function: {name}\n\n{hint}"
+        raise AnalysisException(msg)
+    return spec
+
+
+def exists(name: str) -> bool:
+    return name.lower() in _REGISTRY
+
+
+def _identity_cast(states: Sequence[pa.Array], result: pa.DataType) -> pa.Array:
+    arr = states[0]
+    return arr if arr.type == result else pc.cast(arr, result)
+
+
+def _sum_type(types: list[pa.DataType]) -> pa.DataType:
+    t = types[0]
+    if pa.types.is_integer(t) or pa.types.is_boolean(t):
+        return pa.int64()
+    if pa.types.is_decimal(t):
+        return pa.decimal128(min(38, t.precision + 10), t.scale)
+    if pa.types.is_floating(t) or pa.types.is_null(t):
+        return pa.float64()
+    if pa.types.is_string(t):
+        return pa.float64()
+    msg = f"function sum requires numeric input, got {t}"
+    raise AnalysisException(msg)
+
+
+def _sum_input(t: pa.DataType) -> pa.DataType:
+    return _sum_type([t])
+
+
+def _avg_type(types: list[pa.DataType]) -> pa.DataType:
+    t = types[0]
+    if pa.types.is_decimal(t):
+        return pa.decimal128(min(38, t.precision + 4), min(38, t.scale + 4))
+    if is_numeric(t) or pa.types.is_null(t) or pa.types.is_string(t):
+        return pa.float64()
+    msg = f"function avg requires numeric input, got {t}"
+    raise AnalysisException(msg)
+
+
+def _avg_finish(states: Sequence[pa.Array], result: pa.DataType) -> pa.Array:
+    total, count = states
+    if pa.types.is_decimal(result):
+        total = pc.cast(total, pa.float64())
+    avg = pc.divide(pc.cast(total, pa.float64()), pc.cast(count, pa.float64()))
+    avg = pc.if_else(pc.equal(count, 0), pa.scalar(None, pa.float64()), avg)
+    return pc.cast(avg, result)
+
+
+def _count_finish(states: Sequence[pa.Array], result: pa.DataType) -> pa.Array:
+    return pc.fill_null(states[0], 0)
+
+
+register(AggregateSpec(
+    "count", lambda _: pa.int64(), lambda t: t,
+    partial=(("count", _COUNT_VALID),), merge=(("sum", None),), finish=_count_finish,
+    empty_value=0,
+))
+register(AggregateSpec(
+    "sum", _sum_type, _sum_input,
+    partial=(("sum", _SUM_OPTS),), merge=(("sum", _SUM_OPTS),), finish=_identity_cast,
+))
+register(AggregateSpec(
+    "avg", _avg_type, lambda t: pa.float64() if not pa.types.is_decimal(t) else t,
+    partial=(("sum", _SUM_OPTS), ("count", _COUNT_VALID)),
+    merge=(("sum", _SUM_OPTS), ("sum", None)), finish=_avg_finish,
+))
+_REGISTRY["mean"] = _REGISTRY["avg"]
+register(AggregateSpec(
+    "min", lambda ts: ts[0], lambda t: t,
+    partial=(("min", None),), merge=(("min", None),), finish=_identity_cast,
+))
+register(AggregateSpec(
+    "max", lambda ts: ts[0], lambda t: t,
+    partial=(("max", None),), merge=(("max", None),), finish=_identity_cast,
+))
+
+_FIRST_OPTS = pc.ScalarAggregateOptions(skip_nulls=False, min_count=0)
+register(AggregateSpec(
+    "first", lambda ts: ts[0], lambda t: t,
+    partial=(("first", _FIRST_OPTS),), merge=(("first", _FIRST_OPTS),), finish=_identity_cast,
+))

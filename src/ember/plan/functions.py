@@ -1,0 +1,115 @@
+"""The scalar function registry: each entry has a type rule and an Arrow kernel.
+
+Kernels take evaluated arguments (Arrow arrays, all of the batch's length) and return an array.
+They are pure ``pyarrow.compute`` calls, which release the GIL.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ember.errors import AnalysisException
+from ember.plan.typesys import common_type
+
+Kernel = Callable[[Sequence[pa.Array]], pa.Array]
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    result_type: Callable[[list[pa.DataType]], pa.DataType]
+    kernel: Kernel
+    min_args: int = 1
+    max_args: int | None = 1
+    deterministic: bool = True
+    nullable: Callable[[list[bool]], bool] | None = None
+    # Casts the analyzer applies to arguments before the kernel sees them.
+    coerce: Callable[[list[pa.DataType]], list[pa.DataType]] | None = None
+
+
+_REGISTRY: dict[str, FunctionSpec] = {}
+
+
+def register(spec: FunctionSpec) -> FunctionSpec:
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def lookup(name: str) -> FunctionSpec:
+    spec = _REGISTRY.get(name.lower())
+    if spec is None:
+        close = difflib.get_close_matches(name.lower(), list(_REGISTRY), n=3)
+        hint = f"did you mean {', '.join(close)}?" if close else "see ember.sql.functions"
+        msg = f"undefined function: {name}\n\n{hint}"
+        raise AnalysisException(msg)
+    return spec
+
+
+def exists(name: str) -> bool:
+    return name.lower() in _REGISTRY
+
+
+def _same(types: list[pa.DataType]) -> pa.DataType:
+    return types[0]
+
+
+def _common(types: list[pa.DataType]) -> pa.DataType:
+    out = types[0]
+    for t in types[1:]:
+        c = common_type(out, t)
+        if c is None:
+            msg = f"cannot find a common type for {out} and {t}"
+            raise AnalysisException(msg)
+        out = c
+    return out
+
+
+def _all_common(types: list[pa.DataType]) -> list[pa.DataType]:
+    t = _common(types)
+    return [t] * len(types)
+
+
+def _string(_: list[pa.DataType]) -> pa.DataType:
+    return pa.string()
+
+
+def _coalesce(args: Sequence[pa.Array]) -> pa.Array:
+    return pc.coalesce(*args)
+
+
+register(FunctionSpec("coalesce", _common, _coalesce, max_args=None, coerce=_all_common,
+                      nullable=lambda ns: all(ns)))
+register(FunctionSpec("upper", _string, lambda a: pc.utf8_upper(a[0])))
+register(FunctionSpec("lower", _string, lambda a: pc.utf8_lower(a[0])))
+register(FunctionSpec("length", lambda _: pa.int32(),
+                      lambda a: pc.cast(pc.utf8_length(a[0]), pa.int32())))
+register(FunctionSpec("trim", _string, lambda a: pc.utf8_trim(a[0], " ")))
+register(FunctionSpec("abs", _same, lambda a: pc.abs(a[0])))
+register(FunctionSpec("sqrt", lambda _: pa.float64(),
+                      lambda a: pc.sqrt(pc.cast(a[0], pa.float64())),
+                      coerce=lambda _: [pa.float64()]))
+
+
+def _concat(args: Sequence[pa.Array]) -> pa.Array:
+    # Spark's concat is null if any input is null, which binary_join_element_wise gives.
+    return pc.binary_join_element_wise(*args, "")
+
+
+register(FunctionSpec("concat", _string, _concat, max_args=None,
+                      coerce=lambda ts: [pa.string()] * len(ts)))
+
+
+def _isnan(args: Sequence[pa.Array]) -> pa.Array:
+    arr = args[0]
+    if not pa.types.is_floating(arr.type):
+        return pa.array(np.zeros(len(arr), dtype=bool))
+    return pc.fill_null(pc.is_nan(arr), False)
+
+
+register(FunctionSpec("isnan", lambda _: pa.bool_(), _isnan, nullable=lambda _: False))

@@ -1,0 +1,299 @@
+"""The physical planner: chooses operators and inserts exchanges where distribution changes.
+
+- Aggregation is partial, then a hash exchange on the keys, then final.
+- A join broadcasts a side below ``spark.sql.autoBroadcastJoinThreshold``; otherwise both sides
+  are hash-partitioned on the join keys (a shuffled hash join).
+- Global sorts and limits gather to a single partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from ember.exec.aggregate import HashAggregateExec, state_types
+from ember.exec.join import JoinExec
+from ember.exec.operators import (
+    CoalesceExec,
+    FilterExec,
+    LimitExec,
+    LocalScanExec,
+    PhysicalOp,
+    ProjectExec,
+    RangeExec,
+    SortExec,
+    UnionExec,
+)
+from ember.exec.scan import FileScanExec, list_files, plan_splits, to_arrow_filter
+from ember.exec.task import (
+    HashPartitioning,
+    Partitioning,
+    RoundRobinPartitioning,
+    SinglePartition,
+)
+from ember.plan import stats
+from ember.plan.expressions import (
+    AggregateCall,
+    Alias,
+    AttributeReference,
+    BinaryOp,
+    Expression,
+    conjoin,
+    split_conjuncts,
+    to_attribute,
+)
+from ember.plan.logical import (
+    Aggregate,
+    FileRelation,
+    Filter,
+    Join,
+    Limit,
+    LocalRelation,
+    LogicalPlan,
+    Project,
+    Range,
+    Repartition,
+    Sort,
+    SubqueryAlias,
+    Union,
+    expr_string,
+)
+
+
+@dataclass(frozen=True)
+class PlannerConf:
+    shuffle_partitions: int = 200
+    broadcast_threshold: int = 10 * 1024 * 1024
+    default_parallelism: int = 2
+
+
+@dataclass(frozen=True, eq=False)
+class ExchangeExec(PhysicalOp):
+    """A shuffle boundary: the child stage writes, the parent stage reads."""
+
+    partitioning: Partitioning
+    child: PhysicalOp
+
+    @property
+    def children(self) -> tuple[PhysicalOp, ...]:  # type: ignore[override]
+        return (self.child,)
+
+    @property
+    def output(self) -> list[AttributeReference]:
+        return self.child.output
+
+    def simple_string(self) -> str:
+        return f"Exchange {self.partitioning.describe()}"
+
+
+@dataclass(frozen=True, eq=False)
+class BroadcastExchangeExec(PhysicalOp):
+    """The child is collected by the driver and sent to every task that needs it."""
+
+    child: PhysicalOp
+
+    @property
+    def children(self) -> tuple[PhysicalOp, ...]:  # type: ignore[override]
+        return (self.child,)
+
+    @property
+    def output(self) -> list[AttributeReference]:
+        return self.child.output
+
+    def simple_string(self) -> str:
+        return "BroadcastExchange"
+
+
+def plan(node: LogicalPlan, conf: PlannerConf) -> PhysicalOp:
+    return _Planner(conf).plan(node)
+
+
+class _Planner:
+    def __init__(self, conf: PlannerConf) -> None:
+        self.conf = conf
+
+    def plan(self, node: LogicalPlan) -> PhysicalOp:
+        method = getattr(self, f"_plan_{type(node).__name__}", None)
+        if method is None:
+            msg = f"no physical plan for {type(node).__name__}"
+            raise NotImplementedError(msg)
+        return method(node)
+
+    def _plan_LocalRelation(self, node: LocalRelation) -> PhysicalOp:
+        return LocalScanExec(node.attrs, node.partitions)
+
+    def _plan_Range(self, node: Range) -> PhysicalOp:
+        return RangeExec(node.start, node.end, node.step, node.num_partitions, node.attr)
+
+    def _plan_FileRelation(self, node: FileRelation) -> PhysicalOp:
+        files = list_files(node.paths)
+        arrow_filter = None
+        for f in node.pushed_filters:
+            af = to_arrow_filter(f)
+            if af is not None:
+                arrow_filter = af if arrow_filter is None else arrow_filter & af
+        file_schema = pa.schema([pa.field(a.name, a.dtype) for a in node.attrs])
+        return FileScanExec(node.fmt, tuple(plan_splits(node.fmt, files)), file_schema,
+                            tuple(node.output), arrow_filter, node.options,
+                            ", ".join(expr_string(f) for f in node.pushed_filters))
+
+    def _plan_Project(self, node: Project) -> PhysicalOp:
+        child = self.plan(node.child)
+        return ProjectExec(node.exprs, tuple(node.output), child)
+
+    def _plan_Filter(self, node: Filter) -> PhysicalOp:
+        return FilterExec(node.condition, self.plan(node.child))
+
+    def _plan_SubqueryAlias(self, node: SubqueryAlias) -> PhysicalOp:
+        return self.plan(node.child)
+
+    def _plan_Union(self, node: Union) -> PhysicalOp:
+        return UnionExec(tuple(self.plan(c) for c in node.inputs), tuple(node.output))
+
+    def _plan_Repartition(self, node: Repartition) -> PhysicalOp:
+        child = self.plan(node.child)
+        if not node.shuffle:
+            return CoalesceExec(node.num_partitions, child)
+        if node.keys:
+            return ExchangeExec(HashPartitioning(node.keys, node.num_partitions), child)
+        return ExchangeExec(RoundRobinPartitioning(node.num_partitions), child)
+
+    def _plan_Sort(self, node: Sort) -> PhysicalOp:
+        child = self.plan(node.child)
+        if node.is_global:
+            child = ExchangeExec(SinglePartition(), child)
+        return SortExec(node.orders, child)
+
+    def _plan_Limit(self, node: Limit) -> PhysicalOp:
+        inner = node.child
+        if isinstance(inner, Sort) and inner.is_global:
+            # TakeOrdered: top-n in every partition, then top-n of those.
+            local = SortExec(inner.orders, self.plan(inner.child), limit=node.n)
+            return SortExec(inner.orders, ExchangeExec(SinglePartition(), local), limit=node.n)
+        local = LimitExec(node.n, self.plan(inner))
+        return LimitExec(node.n, ExchangeExec(SinglePartition(), local), is_global=True)
+
+    # -- aggregation ---------------------------------------------------------------------------
+
+    def _plan_Aggregate(self, node: Aggregate) -> PhysicalOp:
+        child = self.plan(node.child)
+        key_attrs = tuple(_key_attr(k) for k in node.keys)
+        key_map = {_strip(k): a for k, a in zip(node.keys, key_attrs, strict=True)}
+        calls: list[AggregateCall] = []
+        for e in node.aggs:
+            for sub in e.walk():
+                if isinstance(sub, AggregateCall) and sub not in calls:
+                    calls.append(sub)
+        agg_attrs = tuple(AttributeReference(c.sql(), c.dtype, True) for c in calls)
+        state_attrs = tuple(
+            AttributeReference(f"{c.sql()}_state{m}", t, True)
+            for c in calls for m, t in enumerate(state_types(c)))
+        keys = tuple(_strip(k) for k in node.keys)
+        partial = HashAggregateExec("partial", keys, key_attrs, tuple(calls), state_attrs,
+                                    agg_attrs, child)
+        partitioning: Partitioning = (
+            HashPartitioning(key_attrs, self.conf.shuffle_partitions) if key_attrs
+            else SinglePartition())
+        exchange = ExchangeExec(partitioning, partial)
+        final = HashAggregateExec("final", key_attrs, key_attrs, tuple(calls), state_attrs,
+                                  agg_attrs, exchange)
+        call_map = dict(zip(calls, agg_attrs, strict=True))
+        results = tuple(_rewrite_result(e, key_map, call_map) for e in node.aggs)
+        return ProjectExec(results, tuple(node.output), final)
+
+    # -- joins ---------------------------------------------------------------------------------
+
+    def _plan_Join(self, node: Join) -> PhysicalOp:
+        left_ids, right_ids = node.left.output_set(), node.right.output_set()
+        left_keys: list[Expression] = []
+        right_keys: list[Expression] = []
+        residual: list[Expression] = []
+        for c in split_conjuncts(node.condition) if node.condition is not None else []:
+            pair = _equi_key(c, left_ids, right_ids)
+            if pair is None:
+                residual.append(c)
+            else:
+                left_keys.append(pair[0])
+                right_keys.append(pair[1])
+        how = "inner" if node.how == "cross" else node.how
+        left, right = self.plan(node.left), self.plan(node.right)
+        threshold = self.conf.broadcast_threshold
+        lsize, rsize = stats.size_in_bytes(node.left), stats.size_in_bytes(node.right)
+        res = conjoin(residual)
+        can_build_right = how in {"inner", "left", "left_semi", "left_anti"}
+        can_build_left = how in {"inner", "right"}
+        if can_build_right and rsize <= threshold and (not can_build_left or rsize <= lsize
+                                                       or lsize > threshold):
+            return JoinExec(left, BroadcastExchangeExec(right), how, tuple(left_keys),
+                            tuple(right_keys), res, build_right=True, broadcast=True)
+        if can_build_left and lsize <= threshold:
+            return JoinExec(BroadcastExchangeExec(left), right, how, tuple(left_keys),
+                            tuple(right_keys), res, build_right=False, broadcast=True)
+        if left_keys:
+            n = self.conf.shuffle_partitions
+            lx = ExchangeExec(HashPartitioning(tuple(left_keys), n), left)
+            rx = ExchangeExec(HashPartitioning(tuple(right_keys), n), right)
+        else:
+            lx = ExchangeExec(SinglePartition(), left)
+            rx = ExchangeExec(SinglePartition(), right)
+        build_right = how in {"left_semi", "left_anti", "left"} or rsize <= lsize
+        if how == "right":
+            build_right = False
+        return JoinExec(lx, rx, how, tuple(left_keys), tuple(right_keys), res,
+                        build_right=build_right, broadcast=False)
+
+
+def _strip(e: Expression) -> Expression:
+    return e.child if isinstance(e, Alias) else e
+
+
+def _key_attr(key: Expression) -> AttributeReference:
+    if isinstance(key, AttributeReference):
+        return key
+    if isinstance(key, Alias):
+        return to_attribute(key)
+    return AttributeReference(key.sql(), key.dtype, key.nullable)
+
+
+def _rewrite_result(e: Expression, key_map: dict[Expression, AttributeReference],
+                    call_map: dict[AggregateCall, AttributeReference]) -> Expression:
+    def fn(x: Expression) -> Expression:
+        if isinstance(x, AggregateCall):
+            return call_map[x]
+        if not isinstance(x, Alias) and x in key_map:
+            return key_map[x]
+        return x
+
+    if isinstance(e, Alias):
+        return Alias(_transform_down_stop(e.child, fn), e.name, e.expr_id)
+    return _transform_down_stop(e, fn)
+
+
+def _transform_down_stop(e: Expression, fn) -> Expression:  # type: ignore[no-untyped-def]
+    """Replace top-most matches first, without descending into replaced parts."""
+    new = fn(e)
+    if new is not e:
+        return new
+    return e.map_children(lambda c: _transform_down_stop(c, fn))
+
+
+def _equi_key(c: Expression, left_ids: set[int],
+              right_ids: set[int]) -> tuple[Expression, Expression] | None:
+    if not (isinstance(c, BinaryOp) and c.op == "="):
+        return None
+    lrefs, rrefs = c.left.references(), c.right.references()
+    if not lrefs or not rrefs:
+        return None
+    if lrefs <= left_ids and rrefs <= right_ids:
+        return c.left, c.right
+    if lrefs <= right_ids and rrefs <= left_ids:
+        return c.right, c.left
+    return None
+
+
+def walk(op: PhysicalOp) -> Iterator[PhysicalOp]:
+    yield op
+    for c in op.children:
+        yield from walk(c)

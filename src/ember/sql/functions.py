@@ -1,0 +1,161 @@
+"""``ember.sql.functions``: the PySpark functions module.
+
+>>> from ember.sql import functions as F
+>>> F.col("x") + 1
+Column<'(x + 1)'>
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from ember.plan.expressions import (
+    CaseWhen,
+    Literal,
+    SortOrder,
+    UnresolvedFunction,
+)
+from ember.sql.column import Column, name_to_expr, to_expr
+
+ColumnOrName = Column | str
+
+
+def col(name: str) -> Column:
+    """A column by name, resolved against the DataFrame it is used in."""
+    return Column(name_to_expr(name))
+
+
+column = col
+
+
+def lit(value: Any) -> Column:
+    """A literal value; a Column is returned unchanged."""
+    return value if isinstance(value, Column) else Column(to_expr(value))
+
+
+def _call(name: str, *args: ColumnOrName, distinct: bool = False) -> Column:
+    return Column(UnresolvedFunction(name, tuple(name_to_expr(a) for a in args), distinct))
+
+
+def when(condition: Column, value: Any) -> Column:
+    """``CASE WHEN``: chain ``.when(...)`` and finish with ``.otherwise(...)``."""
+    return Column(CaseWhen(((to_expr(condition), to_expr(value)),), None))
+
+
+# -- aggregates ---------------------------------------------------------------------------------
+
+
+def count(col: ColumnOrName) -> Column:
+    """Number of non-null values; ``count("*")`` counts rows."""
+    if isinstance(col, str) and col == "*":
+        return Column(UnresolvedFunction("count", (Literal(1, pa.int32()),)))
+    return _call("count", col)
+
+
+def sum(col: ColumnOrName) -> Column:  # noqa: A001
+    return _call("sum", col)
+
+
+def avg(col: ColumnOrName) -> Column:
+    return _call("avg", col)
+
+
+def mean(col: ColumnOrName) -> Column:
+    return _call("avg", col)
+
+
+def min(col: ColumnOrName) -> Column:  # noqa: A001
+    return _call("min", col)
+
+
+def max(col: ColumnOrName) -> Column:  # noqa: A001
+    return _call("max", col)
+
+
+def count_distinct(col: ColumnOrName, *cols: ColumnOrName) -> Column:
+    """Number of distinct non-null values (rows where every column is non-null)."""
+    return _call("count", col, *cols, distinct=True)
+
+
+countDistinct = count_distinct
+
+
+def sum_distinct(col: ColumnOrName) -> Column:
+    return _call("sum", col, distinct=True)
+
+
+sumDistinct = sum_distinct
+
+
+# -- sorting ------------------------------------------------------------------------------------
+
+
+def asc(col: ColumnOrName) -> Column:
+    return Column(SortOrder(name_to_expr(col), True, None))
+
+
+def desc(col: ColumnOrName) -> Column:
+    return Column(SortOrder(name_to_expr(col), False, None))
+
+
+def asc_nulls_first(col: ColumnOrName) -> Column:
+    return Column(SortOrder(name_to_expr(col), True, True))
+
+
+def asc_nulls_last(col: ColumnOrName) -> Column:
+    return Column(SortOrder(name_to_expr(col), True, False))
+
+
+def desc_nulls_first(col: ColumnOrName) -> Column:
+    return Column(SortOrder(name_to_expr(col), False, True))
+
+
+def desc_nulls_last(col: ColumnOrName) -> Column:
+    return Column(SortOrder(name_to_expr(col), False, False))
+
+
+# -- scalar functions ---------------------------------------------------------------------------
+
+
+def coalesce(*cols: ColumnOrName) -> Column:
+    return _call("coalesce", *cols)
+
+
+def isnull(col: ColumnOrName) -> Column:
+    from ember.plan.expressions import IsNull
+
+    return Column(IsNull(name_to_expr(col)))
+
+
+def isnan(col: ColumnOrName) -> Column:
+    return _call("isnan", col)
+
+
+def upper(col: ColumnOrName) -> Column:
+    return _call("upper", col)
+
+
+def lower(col: ColumnOrName) -> Column:
+    return _call("lower", col)
+
+
+def length(col: ColumnOrName) -> Column:
+    return _call("length", col)
+
+
+def trim(col: ColumnOrName) -> Column:
+    return _call("trim", col)
+
+
+def abs(col: ColumnOrName) -> Column:  # noqa: A001
+    return _call("abs", col)
+
+
+def sqrt(col: ColumnOrName) -> Column:
+    return _call("sqrt", col)
+
+
+def concat(*cols: ColumnOrName) -> Column:
+    return _call("concat", *cols)

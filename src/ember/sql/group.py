@@ -1,0 +1,81 @@
+"""``GroupedData``: what ``DataFrame.groupBy`` returns."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from ember.errors import AnalysisException
+from ember.plan.expressions import Alias, Expression, Literal, UnresolvedFunction
+from ember.plan.logical import Aggregate
+from ember.sql.column import Column, name_to_expr
+
+if TYPE_CHECKING:
+    from ember.sql.dataframe import DataFrame
+
+_DICT_FUNCS = {"avg", "mean", "sum", "min", "max", "count", "first"}
+
+
+class GroupedData:
+    """Aggregations over the groups of a DataFrame."""
+
+    def __init__(self, df: DataFrame, keys: list[Expression]) -> None:
+        self._df = df
+        self._keys = keys
+
+    def agg(self, *exprs: Column | dict[str, str]) -> DataFrame:
+        """Aggregate with Columns (``F.sum("x")``) or a dict ``{"x": "sum"}``.
+
+        The result has the grouping columns first, then one column per aggregate.
+        """
+        if not exprs:
+            msg = "agg() needs at least one aggregate expression"
+            raise AnalysisException(msg)
+        aggs: list[Expression] = []
+        if len(exprs) == 1 and isinstance(exprs[0], dict):
+            for column, func in exprs[0].items():
+                if func.lower() not in _DICT_FUNCS:
+                    msg = f"unknown aggregate function {func!r} for column {column!r}"
+                    raise AnalysisException(msg)
+                arg = Literal(1, pa.int32()) if column == "*" else name_to_expr(column)
+                aggs.append(UnresolvedFunction(func.lower() if func != "mean" else "avg", (arg,)))
+        else:
+            for e in exprs:
+                if not isinstance(e, Column):
+                    msg = f"agg() takes Columns or one dict, got {type(e).__name__}"
+                    raise TypeError(msg)
+                aggs.append(e.expr)
+        return self._aggregate(aggs)
+
+    def _aggregate(self, aggs: list[Expression]) -> DataFrame:
+        keys = tuple(self._keys)
+        outputs = tuple(keys) + tuple(aggs)
+        return self._df._derive(lambda p: Aggregate(keys, outputs, p))
+
+    def count(self) -> DataFrame:
+        return self._aggregate([Alias(UnresolvedFunction("count", (Literal(1, pa.int32()),)),
+                                      "count")])
+
+    def _numeric(self, func: str, cols: tuple[str, ...]) -> DataFrame:
+        from ember.plan.typesys import is_numeric
+
+        if not cols:
+            cols = tuple(a.name for a in self._df._plan.output
+                         if is_numeric(a.dtype) and not any(
+                             a.name == getattr(k, "name", None) for k in self._keys))
+        return self._aggregate([UnresolvedFunction(func, (name_to_expr(c),)) for c in cols])
+
+    def sum(self, *cols: str) -> DataFrame:
+        return self._numeric("sum", cols)
+
+    def avg(self, *cols: str) -> DataFrame:
+        return self._numeric("avg", cols)
+
+    mean = avg
+
+    def min(self, *cols: str) -> DataFrame:
+        return self._numeric("min", cols)
+
+    def max(self, *cols: str) -> DataFrame:
+        return self._numeric("max", cols)

@@ -1,0 +1,232 @@
+"""``spark.read`` and ``df.write``: parquet, csv and json lines through pyarrow."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from ember.errors import AnalysisException
+from ember.exec.scan import list_files, read_csv, read_json
+from ember.plan.expressions import AttributeReference
+from ember.plan.logical import FileRelation
+
+if TYPE_CHECKING:
+    from ember.sql.dataframe import DataFrame
+    from ember.sql.session import SparkSession
+    from ember.sql.types import StructType
+
+
+def _normalise_type(t: pa.DataType) -> pa.DataType:
+    """Arrow types Spark has no twin for are read as the nearest Spark type."""
+    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return pa.string()
+    if pa.types.is_large_binary(t):
+        return pa.binary()
+    if pa.types.is_timestamp(t):
+        return pa.timestamp("us")
+    if pa.types.is_date64(t):
+        return pa.date32()
+    if pa.types.is_dictionary(t):
+        return _normalise_type(t.value_type)
+    if pa.types.is_uint8(t) or pa.types.is_uint16(t):
+        return pa.int32()
+    if pa.types.is_uint32(t) or pa.types.is_uint64(t):
+        return pa.int64()
+    if pa.types.is_float16(t):
+        return pa.float32()
+    if pa.types.is_large_list(t) or pa.types.is_list(t):
+        return pa.list_(_normalise_type(t.value_type))
+    return t
+
+
+def _downcast_ints(table: pa.Table) -> pa.Schema:
+    """Spark's CSV inference picks int when every value fits, else bigint."""
+    fields = []
+    for f in table.schema:
+        t = f.type
+        if pa.types.is_int64(t):
+            col = table.column(f.name)
+            lo, hi = pc.min(col).as_py(), pc.max(col).as_py()
+            if lo is None or (-(2**31) <= lo and hi < 2**31):
+                t = pa.int32()
+        fields.append(pa.field(f.name, _normalise_type(t)))
+    return pa.schema(fields)
+
+
+class DataFrameReader:
+    def __init__(self, session: SparkSession) -> None:
+        self._session = session
+        self._format = "parquet"
+        self._options: dict[str, str] = {}
+        self._schema: StructType | None = None
+
+    def format(self, source: str) -> DataFrameReader:
+        self._format = source.lower()
+        return self
+
+    def option(self, key: str, value: Any) -> DataFrameReader:
+        self._options[key] = str(value).lower() if isinstance(value, bool) else str(value)
+        return self
+
+    def options(self, **options: Any) -> DataFrameReader:
+        for k, v in options.items():
+            self.option(k, v)
+        return self
+
+    def schema(self, schema: StructType | str) -> DataFrameReader:
+        from ember.sql.types import StructType, parse_ddl
+
+        parsed = parse_ddl(schema) if isinstance(schema, str) else schema
+        if not isinstance(parsed, StructType):
+            msg = f"a reader schema must be a struct of columns, got {parsed}"
+            raise AnalysisException(msg)
+        self._schema = parsed
+        return self
+
+    def load(self, path: str | list[str] | None = None, format: str | None = None,
+             schema: StructType | str | None = None, **options: Any) -> DataFrame:
+        if format is not None:
+            self.format(format)
+        if schema is not None:
+            self.schema(schema)
+        self.options(**options)
+        if path is None:
+            msg = "load() needs a path"
+            raise AnalysisException(msg)
+        paths = [path] if isinstance(path, str) else list(path)
+        fmt = self._format
+        if fmt not in {"parquet", "csv", "json"}:
+            msg = f"unsupported data source {fmt!r}\n\nuse parquet, csv or json"
+            raise AnalysisException(msg)
+        files = list_files(paths)
+        arrow_schema = self._arrow_schema(fmt, files)
+        attrs = tuple(AttributeReference(f.name, f.type, True) for f in arrow_schema)
+        size = sum(os.path.getsize(f) for f in files)
+        relation = FileRelation(fmt, tuple(paths), attrs, tuple(sorted(self._options.items())),
+                                size_in_bytes=size)
+        from ember.sql.dataframe import DataFrame
+
+        return DataFrame(relation, self._session)
+
+    def _arrow_schema(self, fmt: str, files: list[str]) -> pa.Schema:
+        from ember.sql.types import to_arrow_schema
+
+        if self._schema is not None:
+            return to_arrow_schema(self._schema)
+        if not files:
+            msg = (f"[UNABLE_TO_INFER_SCHEMA] unable to infer a schema for {fmt}: there are no "
+                   "files\n\nspecify the schema with .schema(...)")
+            raise AnalysisException(msg)
+        if fmt == "parquet":
+            schema = ds.dataset(files, format="parquet").schema
+            return pa.schema([pa.field(f.name, _normalise_type(f.type)) for f in schema])
+        if fmt == "csv":
+            infer = self._options.get("inferSchema", "false").lower() == "true"
+            table = pa.concat_tables(
+                [read_csv(f, self._options, None) for f in files], promote_options="permissive")
+            if not infer:
+                return pa.schema([pa.field(n, pa.string()) for n in table.column_names])
+            return _downcast_ints(table)
+        table = pa.concat_tables([read_json(f, None) for f in files],
+                                 promote_options="permissive")
+        fields = []
+        for f in sorted(table.schema, key=lambda f: f.name):
+            t = f.type
+            # Spark leaves timestamp-looking strings as strings unless asked to infer them.
+            if pa.types.is_timestamp(t) or pa.types.is_date(t):
+                t = pa.string()
+            fields.append(pa.field(f.name, _normalise_type(t)))
+        return pa.schema(fields)
+
+    def parquet(self, *paths: str, **options: Any) -> DataFrame:
+        return self.format("parquet").load(list(paths), **options)
+
+    def csv(self, path: str | list[str], schema: StructType | str | None = None,
+            sep: str | None = None, header: bool | str | None = None,
+            inferSchema: bool | str | None = None, **options: Any) -> DataFrame:
+        for key, value in (("sep", sep), ("header", header), ("inferSchema", inferSchema)):
+            if value is not None:
+                self.option(key, value)
+        return self.format("csv").load(path, schema=schema, **options)
+
+    def json(self, path: str | list[str], schema: StructType | str | None = None,
+             **options: Any) -> DataFrame:
+        return self.format("json").load(path, schema=schema, **options)
+
+
+class DataFrameWriter:
+    _MODES = {"error", "errorifexists", "overwrite", "append", "ignore"}
+
+    def __init__(self, df: DataFrame) -> None:
+        self._df = df
+        self._mode = "errorifexists"
+        self._format = "parquet"
+        self._options: dict[str, str] = {}
+
+    def mode(self, saveMode: str | None) -> DataFrameWriter:
+        if saveMode is None:
+            return self
+        mode = saveMode.lower()
+        if mode not in self._MODES:
+            msg = (f"unknown save mode {saveMode!r}\n\nuse one of: error, errorifexists, "
+                   "overwrite, append, ignore")
+            raise AnalysisException(msg)
+        self._mode = mode
+        return self
+
+    def format(self, source: str) -> DataFrameWriter:
+        self._format = source.lower()
+        return self
+
+    def option(self, key: str, value: Any) -> DataFrameWriter:
+        self._options[key] = str(value)
+        return self
+
+    def options(self, **options: Any) -> DataFrameWriter:
+        for k, v in options.items():
+            self.option(k, v)
+        return self
+
+    def partitionBy(self, *cols: str) -> DataFrameWriter:
+        msg = "partitionBy() is not supported yet\n\nwrite without partitioning columns"
+        raise AnalysisException(msg)
+
+    def save(self, path: str, format: str | None = None, mode: str | None = None,
+             **options: Any) -> None:
+        if format is not None:
+            self.format(format)
+        self.mode(mode).options(**options)
+        if self._format != "parquet":
+            msg = f"writing {self._format!r} is not supported yet\n\nwrite parquet instead"
+            raise AnalysisException(msg)
+        target = Path(path)
+        exists = target.exists() and (not target.is_dir() or any(target.iterdir()))
+        if exists:
+            if self._mode in {"error", "errorifexists"}:
+                msg = (f"[PATH_ALREADY_EXISTS] path {path} already exists\n\n"
+                       "set mode to 'overwrite', 'append' or 'ignore'")
+                raise AnalysisException(msg)
+            if self._mode == "ignore":
+                return
+            if self._mode == "overwrite":
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
+        compression = self._options.get("compression", "snappy").lower()
+        self._df.sparkSession._runtime().write_parquet(
+            self._df._plan, str(target), names=self._df.columns,
+            job_tag=uuid.uuid4().hex, compression=compression)
+        (target / "_SUCCESS").touch()
+
+    def parquet(self, path: str, mode: str | None = None, partitionBy: Any = None,
+                compression: str | None = None) -> None:
+        if partitionBy:
+            self.partitionBy(partitionBy)
+        if compression is not None:
+            self.option("compression", compression)
+        self.save(path, format="parquet", mode=mode)
