@@ -299,7 +299,7 @@ class DataFrame:
         lk_ids = {k.expr_id for k in left_keys}
         rk_ids = {k.expr_id for k in right_keys}
         exprs: list[Expression] = []
-        for n, lk, rk in zip(names, left_keys, right_keys, strict=True):
+        for lk, rk in zip(left_keys, right_keys, strict=True):
             if kind == "full":
                 exprs.append(Alias(Call("coalesce", (lk, rk)), lk.name))
             elif kind == "right":
