@@ -25,6 +25,7 @@ from ember.plan.expressions import (
     Or,
 )
 from ember.plan.typesys import is_string
+from ember.plan.udf import PythonUDF
 
 Batch = pa.RecordBatch | pa.Table
 Value = pa.Array | pa.ChunkedArray | pa.Scalar
@@ -76,6 +77,8 @@ def _eval(e: Expression, batch: Batch) -> Value:
         return _in(e, batch)
     if isinstance(e, CaseWhen):
         return _case_when(e, batch)
+    if isinstance(e, PythonUDF):
+        return e.apply([evaluate(a, batch) for a in e.args])
     if isinstance(e, Call):
         spec = functions.lookup(e.name)
         args = [evaluate(a, batch) for a in e.args]

@@ -159,3 +159,29 @@ def sqrt(col: ColumnOrName) -> Column:
 
 def concat(*cols: ColumnOrName) -> Column:
     return _call("concat", *cols)
+
+
+# -- user-defined functions ---------------------------------------------------------------------
+
+
+def udf(f: Any = None, returnType: Any = "string") -> Any:
+    """A Python function applied row by row: ``F.udf(lambda s: s[::-1], "string")``.
+
+    Usable as a decorator too: ``@F.udf("int")`` or ``@F.udf(returnType=IntegerType())``.
+    """
+    from ember.plan.udf import PythonUDF
+    from ember.sql.column import _spark_type_to_arrow
+
+    if f is None or isinstance(f, str) or not callable(f):
+        rt = returnType if f is None else f
+        return lambda func: udf(func, rt)
+    arrow_type = _spark_type_to_arrow(returnType)
+    name = getattr(f, "__name__", "<lambda>")
+
+    def call(*cols: ColumnOrName) -> Column:
+        return Column(PythonUDF(f, arrow_type, tuple(name_to_expr(c) for c in cols), name))
+
+    call.__name__ = name
+    call.func = f  # type: ignore[attr-defined]
+    call.returnType = returnType  # type: ignore[attr-defined]
+    return call
