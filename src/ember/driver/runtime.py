@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 import weakref
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,6 +131,8 @@ class DriverRuntime:
         self.broadcasts: dict[int, bytes] = {}
         # Status of a finishing task, read back while the schedulers process its success.
         self._pending_status: dict[int, dict[str, Any]] = {}
+        # Stages and task counts of recent jobs, for tests and the UI.
+        self.job_history: deque[dict[str, Any]] = deque(maxlen=100)
         self.counters = {"jobs_total": 0, "tasks_launched_total": 0, "tasks_failed_total": 0,
                          "executors_lost_total": 0}
         self._launcher = ThreadPoolExecutor(max_workers=8, thread_name_prefix="launch")
@@ -209,6 +212,11 @@ class DriverRuntime:
         finally:
             self._cleanup_job(job_id)
         state = self.jobs.pop(job_id)
+        self.job_history.append({
+            "job_id": job_id,
+            "stages": {sid: {"shuffle_id": st.shuffle_id, "num_tasks": st.num_tasks,
+                             "reads": dict(st.reads)}
+                       for sid, st in job_plan.stages.items()}})
         return [state.results[p] for p in sorted(state.results)]
 
     def _prepare_broadcasts(self, root: PhysicalOp) -> PhysicalOp:
@@ -269,8 +277,9 @@ class DriverRuntime:
                     parallelism=self.default_parallelism)
             else:
                 stage.reduce_ranges = tuple((i, i + 1) for i in range(num_reduce))
-        return max(1, stage.root.num_partitions(len(stage.reduce_ranges))) \
-            if stage.reads else stage.root.num_partitions(0)
+        count = stage.root.num_partitions(len(stage.reduce_ranges) if stage.reads else 0)
+        stage.num_tasks = max(1, count) if stage.reads else count
+        return stage.num_tasks
 
     # -- events from executors -----------------------------------------------------------------
 
@@ -291,8 +300,8 @@ class DriverRuntime:
 
     def executor_lost(self, executor_id: str, reason: str) -> None:
         with self._lock:
-            if self.executors.pop(executor_id, None) is None and self._stopped:
-                return
+            if self.executors.pop(executor_id, None) is None:
+                return  # already handled, or it died before registering
             self.counters["executors_lost_total"] += 1
             self._process_locked(self.tasks.executor_lost(executor_id, reason))
 
@@ -442,16 +451,23 @@ class DriverRuntime:
                                                 ins.executor_id)
         self.counters["tasks_launched_total"] += 1
         payload = cloudpickle.dumps(desc)
-        self._launcher.submit(self._post_task, ins.task_id, executor.address, payload)
+        self._launcher.submit(self._post_task, ins.task_id, executor, payload)
 
-    def _post_task(self, task_id: int, address: str, payload: bytes) -> None:
+    def _post_task(self, task_id: int, executor: ExecutorInfo, payload: bytes) -> None:
         try:
-            rpc.request("POST", f"{address}/tasks", token=self.token, body=payload,
+            rpc.request("POST", f"{executor.address}/tasks", token=self.token, body=payload,
                         content_type="application/octet-stream", timeout=30)
         except rpc.RpcError as exc:
+            if exc.status is None:
+                # Unreachable: the executor is gone. Its tasks are re-queued elsewhere without
+                # counting as task failures, as for any lost executor.
+                self.backend.kill_executor(executor.executor_id)
+                self.executor_lost(executor.executor_id,
+                                   f"executor {executor.executor_id} is unreachable: {exc}")
+                return
             with self._lock:
                 self._process_locked(self.tasks.task_failed(
-                    task_id, reason=f"could not launch the task on {address}: {exc}"))
+                    task_id, reason=f"could not launch the task on {executor.address}: {exc}"))
 
     # -- shutdown ------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ class Stage:
     reads: dict[int, int] = field(default_factory=dict)
     # Decided when the stage first runs (adaptive coalescing), then fixed.
     reduce_ranges: tuple[tuple[int, int], ...] = ()
+    num_tasks: int = 0
 
 
 @dataclass
