@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
@@ -172,7 +173,9 @@ class FileScanExec(PhysicalOp):
         names = [a.name for a in self.attrs]
         keys = [a.key for a in self.attrs]
         if self.fmt == "parquet":
-            fragment = ds.ParquetFileFormat().make_fragment(path, row_groups=row_groups)
+            # pyarrow needs an explicit filesystem to build a fragment from a path string.
+            fragment = ds.ParquetFileFormat().make_fragment(
+                path, filesystem=pafs.LocalFileSystem(), row_groups=row_groups)
             batches = fragment.to_batches(schema=self.file_schema, columns=names,
                                           filter=self.arrow_filter, batch_size=SPLIT_BATCH_ROWS)
             for b in batches:
