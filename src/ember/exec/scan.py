@@ -110,6 +110,20 @@ def read_json(path: str, schema: pa.Schema | None) -> pa.Table:
     return pajson.read_json(path, parse_options=parse)
 
 
+def read_text(path: str) -> pa.Table:
+    """One row per line, in a string column ``value`` (Spark's text source)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data:
+        return pa.table({"value": pa.array([], pa.string())})
+    text = data.decode("utf-8", errors="replace")
+    lines = pc.split_pattern_regex(pa.array([text]), pattern="\r?\n")
+    values = pc.list_flatten(lines)
+    if text.endswith("\n"):
+        values = values.slice(0, len(values) - 1)
+    return pa.table({"value": values})
+
+
 def to_arrow_filter(expr: Expression) -> pc.Expression | None:
     """A pyarrow dataset filter equivalent to ``expr``, or None if it cannot be expressed."""
     if isinstance(expr, AttributeReference):
@@ -184,8 +198,12 @@ class FileScanExec(PhysicalOp):
                     yield self._conform(b, keys)
             return
         opts = dict(self.options)
-        table = read_csv(path, opts, self.file_schema) if self.fmt == "csv" \
-            else read_json(path, self.file_schema)
+        if self.fmt == "csv":
+            table = read_csv(path, opts, self.file_schema)
+        elif self.fmt == "text":
+            table = read_text(path)
+        else:
+            table = read_json(path, self.file_schema)
         table = table.select(names)
         if self.arrow_filter is not None:
             table = table.filter(self.arrow_filter)

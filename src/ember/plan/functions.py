@@ -113,3 +113,33 @@ def _isnan(args: Sequence[pa.Array]) -> pa.Array:
 
 
 register(FunctionSpec("isnan", lambda _: pa.bool_(), _isnan, nullable=lambda _: False))
+
+
+def _split(args: Sequence[pa.Array]) -> pa.Array:
+    values, pattern, *rest = args
+    pat = pattern[0].as_py() if len(pattern) else ""
+    lim = rest[0][0].as_py() if rest and len(rest[0]) else -1
+    max_splits = None if lim is None or lim <= 0 else lim - 1
+    return pc.split_pattern_regex(values, pattern=pat, max_splits=max_splits)
+
+
+register(FunctionSpec("split", lambda _: pa.list_(pa.string()), _split, min_args=2, max_args=3,
+                      coerce=lambda ts: [pa.string(), pa.string(), pa.int32()][:len(ts)]))
+
+
+def _round(mode: str) -> Kernel:
+    def kernel(args: Sequence[pa.Array]) -> pa.Array:
+        values, *rest = args
+        digits = rest[0][0].as_py() if rest and len(rest[0]) else 0
+        if pa.types.is_integer(values.type) and digits >= 0:
+            return values
+        return pc.round(values, ndigits=digits, round_mode=mode)
+
+    return kernel
+
+
+# Spark's round is HALF_UP (away from zero at .5); bround is HALF_EVEN.
+register(FunctionSpec("round", _same, _round("half_towards_infinity"), max_args=2,
+                      coerce=lambda ts: [ts[0], pa.int32()][:len(ts)]))
+register(FunctionSpec("bround", _same, _round("half_to_even"), max_args=2,
+                      coerce=lambda ts: [ts[0], pa.int32()][:len(ts)]))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from ember.exec.aggregate import HashAggregateExec, state_types
+from ember.exec.generate import GenerateExec
 from ember.exec.join import JoinExec
 from ember.exec.operators import (
     CoalesceExec,
@@ -44,6 +45,7 @@ from ember.plan.expressions import (
     split_conjuncts,
     to_attribute,
 )
+from ember.plan.generate import Generate
 from ember.plan.logical import (
     Aggregate,
     FileRelation,
@@ -145,6 +147,10 @@ class _Planner:
 
     def _plan_Filter(self, node: Filter) -> PhysicalOp:
         return FilterExec(node.condition, self.plan(node.child))
+
+    def _plan_Generate(self, node: Generate) -> PhysicalOp:
+        gen = node.generator
+        return GenerateExec(gen.child, gen.outer, gen.position, node.attrs, self.plan(node.child))
 
     def _plan_SubqueryAlias(self, node: SubqueryAlias) -> PhysicalOp:
         return self.plan(node.child)

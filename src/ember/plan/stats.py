@@ -44,6 +44,8 @@ def row_width(plan: LogicalPlan) -> int:
 
 
 def size_in_bytes(plan: LogicalPlan) -> int:
+    from ember.plan.generate import Generate
+
     if isinstance(plan, LocalRelation):
         return max(1, plan.size_in_bytes)
     if isinstance(plan, Range):
@@ -55,6 +57,8 @@ def size_in_bytes(plan: LogicalPlan) -> int:
     if isinstance(plan, Project):
         child = plan.child
         return max(1, size_in_bytes(child) * row_width(plan) // row_width(child))
+    if isinstance(plan, Generate):
+        return size_in_bytes(plan.child) * 10
     if isinstance(plan, Filter | Sort | SubqueryAlias | Repartition | Aggregate):
         return size_in_bytes(plan.children[0])
     if isinstance(plan, Limit):

@@ -25,6 +25,7 @@ from ember.plan.expressions import (
     UnresolvedAttribute,
     conjoin,
 )
+from ember.plan.generate import find_generator, plan_generate
 from ember.plan.logical import (
     JOIN_TYPES,
     Aggregate,
@@ -133,7 +134,13 @@ class DataFrame:
         exprs = tuple(name_to_expr(c) for c in cols)  # type: ignore[arg-type]
         if any(_has_aggregate(e) for e in exprs):
             return self._derive(lambda p: Aggregate((), exprs, p))
-        return self._derive(lambda p: Project(exprs, p))
+        return self._project(exprs)
+
+    def _project(self, exprs: tuple[Expression, ...]) -> DataFrame:
+        index = find_generator(exprs)
+        if index is None:
+            return self._derive(lambda p: Project(exprs, p))
+        return self._derive(lambda p: Project(*plan_generate(exprs, p, index)))
 
     def filter(self, condition: Column | str) -> DataFrame:
         if isinstance(condition, str):
@@ -164,7 +171,7 @@ class DataFrame:
             else:
                 exprs.append(a)
         exprs += [Alias(c.expr, n) for n, c in mapping.items() if n not in replaced]
-        return self._derive(lambda p: Project(tuple(exprs), p))
+        return self._project(tuple(exprs))
 
     def withColumnRenamed(self, existing: str, new: str) -> DataFrame:
         return self.withColumnsRenamed({existing: new})

@@ -185,3 +185,43 @@ def udf(f: Any = None, returnType: Any = "string") -> Any:
     call.func = f  # type: ignore[attr-defined]
     call.returnType = returnType  # type: ignore[attr-defined]
     return call
+
+
+# -- arrays and generators ----------------------------------------------------------------------
+
+
+def split(str: ColumnOrName, pattern: str, limit: int = -1) -> Column:  # noqa: A002
+    """Split strings around matches of a regular expression into an array."""
+    return Column(UnresolvedFunction("split", (name_to_expr(str), to_expr(pattern),
+                                               to_expr(limit))))
+
+
+def explode(col: ColumnOrName) -> Column:
+    """One row per array element (rows with null or empty arrays are dropped)."""
+    from ember.plan.generate import Explode
+
+    return Column(Explode(name_to_expr(col)))
+
+
+def explode_outer(col: ColumnOrName) -> Column:
+    """As explode, but a null or empty array gives one row with a null element."""
+    from ember.plan.generate import Explode
+
+    return Column(Explode(name_to_expr(col), outer=True))
+
+
+def posexplode(col: ColumnOrName) -> Column:
+    """As explode, with the element's position in a ``pos`` column."""
+    from ember.plan.generate import Explode
+
+    return Column(Explode(name_to_expr(col), position=True))
+
+
+def round(col: ColumnOrName, scale: int = 0) -> Column:  # noqa: A001
+    """Round to ``scale`` decimal places, halves away from zero (Spark's HALF_UP)."""
+    return Column(UnresolvedFunction("round", (name_to_expr(col), to_expr(scale))))
+
+
+def bround(col: ColumnOrName, scale: int = 0) -> Column:
+    """Round to ``scale`` decimal places, halves to even (banker's rounding)."""
+    return Column(UnresolvedFunction("bround", (name_to_expr(col), to_expr(scale))))

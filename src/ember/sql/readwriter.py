@@ -102,8 +102,8 @@ class DataFrameReader:
             raise AnalysisException(msg)
         paths = [path] if isinstance(path, str) else list(path)
         fmt = self._format
-        if fmt not in {"parquet", "csv", "json"}:
-            msg = f"unsupported data source {fmt!r}\n\nuse parquet, csv or json"
+        if fmt not in {"parquet", "csv", "json", "text"}:
+            msg = f"unsupported data source {fmt!r}\n\nuse parquet, csv, json or text"
             raise AnalysisException(msg)
         files = list_files(paths)
         arrow_schema = self._arrow_schema(fmt, files)
@@ -124,6 +124,8 @@ class DataFrameReader:
             msg = (f"[UNABLE_TO_INFER_SCHEMA] unable to infer a schema for {fmt}: there are no "
                    "files\n\nspecify the schema with .schema(...)")
             raise AnalysisException(msg)
+        if fmt == "text":
+            return pa.schema([pa.field("value", pa.string())])
         if fmt == "parquet":
             schema = ds.dataset(files, format="parquet").schema
             return pa.schema([pa.field(f.name, _normalise_type(f.type)) for f in schema])
@@ -155,6 +157,10 @@ class DataFrameReader:
             if value is not None:
                 self.option(key, value)
         return self.format("csv").load(path, schema=schema, **options)
+
+    def text(self, paths: str | list[str], **options: Any) -> DataFrame:
+        """Lines of text files as rows of one string column, ``value``."""
+        return self.format("text").load(paths, **options)
 
     def json(self, path: str | list[str], schema: StructType | str | None = None,
              **options: Any) -> DataFrame:
