@@ -100,7 +100,7 @@ class DriverRuntime:
     """The SparkContext of a session: the driver's scheduler, RPC server and backend."""
 
     def __init__(self, conf: SparkConf) -> None:
-        from ember.driver.server import DriverServer
+        from ember.driver.server_socket import bind
         from ember.scheduler.backends.local import LocalBackend
 
         self.conf = conf
@@ -138,14 +138,18 @@ class DriverRuntime:
         self._launcher = ThreadPoolExecutor(max_workers=8, thread_name_prefix="launch")
         self._stopped = False
 
-        self.server = DriverServer(self)
-        self.server.start()
+        # Executors start first: their start-up overlaps with the driver server's.
+        sock, url = bind()
         self.backend = LocalBackend(
             num_executors=self.num_executors, cores=self.cores_per_executor,
-            driver_url=self.server.url, app_id=self.app_id, token=self.token,
+            driver_url=url, app_id=self.app_id, token=self.token,
             work_dir=self.work_dir, on_lost=self.executor_lost,
             max_direct_result=conf.get_bytes("spark.task.maxDirectResultSize"))
         self.backend.start()
+        from ember.driver.server import DriverServer
+
+        self.server = DriverServer(self, sock, url)
+        self.server.start()
         self._timeout = conf.get_seconds("spark.network.timeout")
         self._reaper = threading.Thread(target=self._reap_silent_executors, daemon=True,
                                         name="heartbeat-monitor")

@@ -108,15 +108,11 @@ def make_app(runtime: DriverRuntime) -> FastAPI:
 
 
 class DriverServer:
-    """uvicorn serving the driver app from a background thread."""
+    """uvicorn serving the driver app from a background thread, on a bound socket."""
 
-    def __init__(self, runtime: DriverRuntime, *, host: str = "127.0.0.1", port: int = 0,
-                 advertise: str | None = None) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, port))
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://{advertise or ('127.0.0.1' if host in {'0.0.0.0', ''} else host)}:{self.port}"
+    def __init__(self, runtime: DriverRuntime, sock: socket.socket, url: str) -> None:
+        self.sock = sock
+        self.url = url
         config = uvicorn.Config(make_app(runtime), log_level="warning", access_log=False,
                                 lifespan="off", timeout_keep_alive=60)
         self.server = uvicorn.Server(config)

@@ -178,8 +178,13 @@ def _case_when(e: CaseWhen, batch: Batch) -> pa.Array:
 # ---------------------------------------------------------------------------------------------
 # Spark's CAST (non-ANSI): invalid input becomes null instead of failing.
 
-_INT_RE = r"^\s*[+-]?\d+\s*$"
+# Spark's UTF8String.toLong: a sign, digits and an optional '.' whose digits are dropped ("3.7" is
+# 3, ".5" is 0). Exponents, letters, empty text and overflow make null.
+_INT_RE = r"^[+-]?(\d+\.?\d*|\.\d*)$"
 _NUM_RE = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[dDfF]?\s*$"
+# Spark's stringToDate: yyyy, yyyy-[m]m or yyyy-[m]m-[d]d, the last one optionally followed by
+# ' ' or 'T' and anything at all.
+_DATE_RE = r"^(?P<y>\d{4})(?:-(?P<m>\d{1,2})(?:-(?P<d>\d{1,2})(?:[ T].*)?)?)?$"
 _TRUE = ["t", "true", "y", "yes", "1"]
 _FALSE = ["f", "false", "n", "no", "0"]
 
@@ -206,10 +211,10 @@ def spark_cast(arr: pa.Array, to: pa.DataType) -> pa.Array:
 def _to_string(arr: pa.Array) -> pa.Array:
     src = arr.type
     if pa.types.is_floating(src):
-        from ember.sql.show_format import format_double
+        from ember.sql.show_format import format_double, format_float
 
-        return pa.array([None if v is None else format_double(v) for v in arr.to_pylist()],
-                        pa.string())
+        fmt = format_float if pa.types.is_float32(src) else format_double
+        return pa.array([None if v is None else fmt(v) for v in arr.to_pylist()], pa.string())
     if pa.types.is_boolean(src):
         return pc.if_else(arr, "true", "false")
     if pa.types.is_timestamp(src):
@@ -226,13 +231,7 @@ def _from_string(arr: pa.Array, to: pa.DataType) -> pa.Array:
     trimmed = pc.utf8_trim_whitespace(arr)
     null_of = pa.scalar(None, to)
     if pa.types.is_integer(to):
-        is_int = pc.match_substring_regex(trimmed, _INT_RE)
-        is_num = pc.match_substring_regex(trimmed, _NUM_RE)
-        as_int = pc.cast(pc.if_else(is_int, trimmed, "0"), pa.int64(), safe=False)
-        num_text = pc.replace_substring_regex(pc.if_else(is_num, trimmed, "0"), "[dDfF]$", "")
-        as_num = pc.cast(pc.trunc(pc.cast(num_text, pa.float64())), pa.int64(), safe=False)
-        value = pc.if_else(is_int, as_int, as_num)
-        return pc.cast(pc.if_else(is_num, value, pa.scalar(None, pa.int64())), to, safe=False)
+        return _text_to_integer(trimmed, to)
     if pa.types.is_floating(to) or pa.types.is_decimal(to):
         lowered = pc.utf8_lower(trimmed)
         special = {"nan": float("nan"), "infinity": float("inf"), "-infinity": float("-inf"),
@@ -250,9 +249,7 @@ def _from_string(arr: pa.Array, to: pa.DataType) -> pa.Array:
         false = pc.is_in(lowered, value_set=pa.array(_FALSE))
         return pc.if_else(true, True, pc.if_else(false, False, pa.scalar(None, pa.bool_())))
     if pa.types.is_date(to):
-        head = pc.utf8_slice_codeunits(trimmed, 0, 10)
-        ts = pc.strptime(head, format="%Y-%m-%d", unit="s", error_is_null=True)
-        return pc.cast(ts, to, safe=False)
+        return _text_to_date(trimmed, to)
     if pa.types.is_timestamp(to):
         valid = pc.match_substring_regex(
             trimmed, r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?$")
@@ -260,3 +257,32 @@ def _from_string(arr: pa.Array, to: pa.DataType) -> pa.Array:
         parsed = pc.cast(text, pa.timestamp("us"), safe=False)
         return pc.if_else(valid, parsed, null_of)
     return pc.cast(arr, to, safe=False)
+
+
+def _text_to_integer(trimmed: pa.Array, to: pa.DataType) -> pa.Array:
+    valid = pc.match_substring_regex(trimmed, _INT_RE)
+    whole = pc.replace_substring_regex(pc.if_else(valid, trimmed, "0"), r"^\+|\..*$", "")
+    whole = pc.if_else(pc.is_in(whole, pa.array(["", "-"])), "0", whole)
+    whole = pc.replace_substring_regex(whole, r"^(-?)0+(\d)", r"\1\2")
+    # A sign and 19 digits at most: longer text overflows every integer type. The rest parses
+    # exactly as a decimal, which is then checked against the range of the target type.
+    fits = pc.less_equal(pc.utf8_length(whole), 20)
+    number = pc.cast(pc.if_else(fits, whole, "0"), pa.decimal128(20, 0))
+    bounds = np.iinfo(to.to_pandas_dtype())
+    in_range = pc.and_(pc.greater_equal(number, pa.scalar(int(bounds.min))),
+                       pc.less_equal(number, pa.scalar(int(bounds.max))))
+    ok = pc.and_(valid, pc.and_(fits, in_range))
+    return pc.cast(pc.if_else(ok, number, pa.scalar(None, number.type)), to)
+
+
+def _text_to_date(trimmed: pa.Array, to: pa.DataType) -> pa.Array:
+    parts = pc.extract_regex(trimmed, _DATE_RE)
+    month, day = (pc.struct_field(parts, f) for f in ("m", "d"))
+    month = pc.if_else(pc.equal(month, ""), "1", month)
+    day = pc.if_else(pc.equal(day, ""), "1", day)
+    text = pc.binary_join_element_wise(pc.struct_field(parts, "y"), pc.utf8_lpad(month, 2, "0"),
+                                       pc.utf8_lpad(day, 2, "0"), "-")
+    ts = pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True)
+    # strptime rolls 2024-02-30 over into March; Spark has no such date and gives null.
+    exists = pc.equal(pc.day(ts), pc.cast(day, pa.int64()))
+    return pc.cast(pc.if_else(exists, ts, pa.scalar(None, ts.type)), to, safe=False)

@@ -26,11 +26,14 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import aiohttp
 import pyarrow as pa
 
 from ember.exec import shuffle_files
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = [
     "BlockRequest",
@@ -361,6 +364,8 @@ class _RemoteFetcher:
             self.results.put(_DONE)
 
     async def _fetch_all(self) -> None:
+        import aiohttp  # imported on first use: executors start faster
+
         self._loop = asyncio.get_running_loop()
         self._main = asyncio.current_task()
         self._budget = _ByteBudget(self.max_bytes_in_flight)
@@ -411,6 +416,8 @@ class _RemoteFetcher:
             slots.release()
 
     async def _get(self, session: aiohttp.ClientSession, request: BlockRequest) -> bytearray:
+        import aiohttp
+
         expected = request.total_size
         try:
             async with session.get(request.url) as resp:
@@ -454,6 +461,8 @@ class _RemoteFetcher:
 
 
 async def _error_detail(resp: aiohttp.ClientResponse) -> str:
+    import aiohttp  # imported on first use: executors start faster
+
     try:
         text = (await resp.text(errors="replace")).strip()
     except (aiohttp.ClientError, TimeoutError):

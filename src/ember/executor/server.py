@@ -126,12 +126,19 @@ def _register_and_heartbeat(executor: Executor, server: uvicorn.Server, app_id: 
         time.sleep(0.005)
     payload = {"executor_id": executor.executor_id, "address": executor.address,
                "cores": executor.cores, "pid": os.getpid(), "app_id": app_id}
-    try:
-        rpc.post_json(f"{executor.driver_url}/executors", payload, token=executor.token)
-    except rpc.RpcError as exc:
-        log.error("could not register with the driver at %s: %s", executor.driver_url, exc)
-        server.should_exit = True
-        return
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            rpc.post_json(f"{executor.driver_url}/executors", payload, token=executor.token)
+            break
+        except rpc.RpcError as exc:
+            # The driver may still be starting its server; anything but a refusal is retried.
+            if exc.status is not None or time.monotonic() > deadline:
+                log.error("could not register with the driver at %s: %s", executor.driver_url,
+                          exc)
+                server.should_exit = True
+                return
+            time.sleep(0.02)
     last_ok = time.monotonic()
     url = f"{executor.driver_url}/executors/{executor.executor_id}/heartbeat"
     while not server.should_exit:

@@ -220,9 +220,11 @@ def _to_arrow(data: Any, schema: Any) -> pa.Table:
             table = table.rename_columns(struct.names).cast(T.to_arrow_schema(struct))
     else:
         rows = list(data)
+        inferred = struct is None
         if struct is None:
             struct = infer_schema(rows, names=names)
-        table = rows_to_arrow(rows, struct)
+        # An inferred schema fits the data by construction (mixed values widen to string).
+        table = rows_to_arrow(rows, struct, verify_schema=not inferred)
     if names is not None:
         if len(names) != table.num_columns:
             msg = f"{len(names)} column names were given for {table.num_columns} columns"

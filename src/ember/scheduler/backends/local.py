@@ -1,20 +1,20 @@
 """Local mode's scheduler backend: executors are OS processes on this machine.
 
-It starts ``python -m ember.executor`` processes, watches them, reports the ones that die and
-starts replacements. Everything else (registration, tasks, shuffle) goes over HTTP exactly as
+It starts executor processes (forked from a warm zygote), watches them, reports the ones that
+die and starts replacements. Everything else (registration, tasks, shuffle) goes over HTTP exactly as
 with executor pods.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +27,8 @@ LostCallback = Callable[[str, str], None]
 @dataclass
 class ExecutorProcess:
     executor_id: str
-    process: subprocess.Popen
     log_path: Path
+    pid: int | None = None
 
 
 def log_tail(path: Path, lines: int = 20) -> str:
@@ -40,6 +40,8 @@ def log_tail(path: Path, lines: int = 20) -> str:
 
 
 class LocalBackend:
+    """Starts executors by asking a zygote process (``ember.executor.zygote``) to fork them."""
+
     def __init__(self, *, num_executors: int, cores: int, driver_url: str, app_id: str,
                  token: str, work_dir: Path, on_lost: LostCallback,
                  extra_env: dict[str, str] | None = None, max_replacements: int | None = None,
@@ -60,20 +62,38 @@ class LocalBackend:
         self._ids = itertools.count(0)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._monitor = threading.Thread(target=self._watch, name="executor-monitor", daemon=True)
+        self._zygote: subprocess.Popen | None = None
+        self._reader = threading.Thread(target=self._read_events, name="executor-monitor",
+                                        daemon=True)
 
     def start(self) -> None:
+        env = dict(os.environ)
+        env.update(self.extra_env)
+        # Arrow's own thread pools would oversubscribe the cores given to each executor.
+        env["OMP_NUM_THREADS"] = str(self.cores)
+        with open(self.work_dir / "zygote.log", "ab") as zygote_log:
+            self._zygote = subprocess.Popen(
+                [sys.executable, "-m", "ember.executor.zygote"], env=env,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=zygote_log,
+                start_new_session=True)
+        self._reader.start()
         for _ in range(self.num_executors):
             self._spawn()
-        self._monitor.start()
+
+    def _send(self, command: dict) -> None:
+        assert self._zygote is not None and self._zygote.stdin is not None
+        try:
+            self._zygote.stdin.write((json.dumps(command) + "\n").encode())
+            self._zygote.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            if not self._stopping.is_set():
+                log.error("the executor launcher died; see %s", self.work_dir / "zygote.log")
 
     def _spawn(self) -> ExecutorProcess:
         executor_id = str(next(self._ids))
         local_dir = self.work_dir / f"executor-{executor_id}"
         local_dir.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        env.update(self.extra_env)
-        env.update({
+        env = {
             "EMBER_DRIVER_URL": self.driver_url,
             "EMBER_APP_ID": self.app_id,
             "EMBER_EXECUTOR_ID": executor_id,
@@ -81,67 +101,80 @@ class LocalBackend:
             "EMBER_EXECUTOR_CORES": str(self.cores),
             "EMBER_LOCAL_DIR": str(local_dir),
             "EMBER_MAX_DIRECT_RESULT": str(self.max_direct_result),
-            # Arrow's own thread pools would oversubscribe the cores given to each executor.
-            "OMP_NUM_THREADS": str(self.cores),
-        })
-        log_path = self.work_dir / f"executor-{executor_id}.log"
-        with open(log_path, "ab") as log_file:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "ember.executor"], env=env, stdout=log_file,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        ep = ExecutorProcess(executor_id, proc, log_path)
+        }
+        ep = ExecutorProcess(executor_id, self.work_dir / f"executor-{executor_id}.log")
         with self._lock:
             self.procs[executor_id] = ep
+        self._send({"op": "spawn", "id": executor_id, "env": env, "log": str(ep.log_path)})
         return ep
 
-    def _watch(self) -> None:
-        while not self._stopping.wait(0.1):
-            with self._lock:
-                dead = [ep for ep in self.procs.values() if ep.process.poll() is not None]
-                for ep in dead:
-                    del self.procs[ep.executor_id]
-            for ep in dead:
-                if self._stopping.is_set():
-                    return
-                code = ep.process.returncode
-                reason = _exit_reason(ep.executor_id, code)
-                tail = log_tail(ep.log_path)
-                log.warning("%s%s", reason, f"\n{tail}" if tail else "")
-                self.on_lost(ep.executor_id, reason)
-                if self.replacements < self.max_replacements:
-                    self.replacements += 1
-                    self._spawn()
-                else:
-                    log.error("not replacing executor %s: %d replacements already",
-                              ep.executor_id, self.replacements)
+    def _read_events(self) -> None:
+        assert self._zygote is not None and self._zygote.stdout is not None
+        for line in self._zygote.stdout:
+            event = json.loads(line)
+            kind = event.get("event")
+            if kind == "spawned":
+                with self._lock:
+                    ep = self.procs.get(event["id"])
+                    if ep is not None:
+                        ep.pid = event["pid"]
+            elif kind == "exited":
+                self._exited(event["id"], event["code"])
+        if not self._stopping.is_set():
+            log.error("the executor launcher exited; see %s", self.work_dir / "zygote.log")
+
+    def _exited(self, executor_id: str, code: int) -> None:
+        with self._lock:
+            ep = self.procs.pop(executor_id, None)
+        if ep is None or self._stopping.is_set():
+            return
+        reason = _exit_reason(executor_id, code)
+        tail = log_tail(ep.log_path)
+        log.warning("%s%s", reason, f"\n{tail}" if tail else "")
+        self.on_lost(executor_id, reason)
+        if self.replacements < self.max_replacements:
+            self.replacements += 1
+            self._spawn()
+        else:
+            log.error("not replacing executor %s: %d replacements already", executor_id,
+                      self.replacements)
 
     def kill_executor(self, executor_id: str) -> None:
         with self._lock:
             ep = self.procs.get(executor_id)
-        if ep is not None and ep.process.poll() is None:
-            ep.process.kill()
+        if ep is not None and ep.pid is not None:
+            try:
+                os.kill(ep.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def pids(self) -> dict[str, int]:
         with self._lock:
-            return {k: v.process.pid for k, v in self.procs.items()}
+            return {k: v.pid for k, v in self.procs.items() if v.pid is not None}
 
-    def stop(self, timeout: float = 3.0) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
         self._stopping.set()
-        with self._lock:
-            procs = list(self.procs.values())
-            self.procs.clear()
-        for ep in procs:
-            if ep.process.poll() is None:
-                ep.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for ep in procs:
+        zygote = self._zygote
+        if zygote is None:
+            return
+        # Closing its input makes the zygote stop every executor (SIGTERM, then SIGKILL).
+        if zygote.stdin is not None:
             try:
-                ep.process.wait(timeout=max(0.01, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                ep.process.kill()
-                ep.process.wait()
-        if self._monitor.is_alive():
-            self._monitor.join(timeout=1)
+                zygote.stdin.close()
+            except BrokenPipeError:
+                pass
+        try:
+            zygote.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for pid in self.pids().values():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            zygote.kill()
+            zygote.wait()
+        if self._reader.is_alive():
+            self._reader.join(timeout=1)
 
 
 def _exit_reason(executor_id: str, code: int | None) -> str:

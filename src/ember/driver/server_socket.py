@@ -1,0 +1,16 @@
+"""The driver's listening socket, bound before the (slower to import) server starts."""
+
+from __future__ import annotations
+
+import socket
+
+
+def bind(host: str = "127.0.0.1", port: int = 0,
+         advertise: str | None = None) -> tuple[socket.socket, str]:
+    """Bind and listen, so executors can be told the driver's URL before it serves."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    shown = advertise or ("127.0.0.1" if host in {"0.0.0.0", ""} else host)
+    return sock, f"http://{shown}:{sock.getsockname()[1]}"
