@@ -1,6 +1,7 @@
 """Combine adjacent filters: ``Filter(a, Filter(b, x))`` becomes ``Filter(b AND a, x)``.
 
 One predicate evaluation per batch instead of two, and pushdown sees every conjunct at once.
+The rule runs bottom-up so that a whole stack of filters collapses in one pass.
 """
 
 from __future__ import annotations
@@ -16,4 +17,4 @@ def combine_filters(plan: LogicalPlan) -> LogicalPlan:
             return Filter(And(inner.condition, node.condition), inner.child)
         return node
 
-    return plan.transform_down(rule)
+    return plan.transform_up(rule)
