@@ -1,8 +1,9 @@
 """Simplify boolean logic with literal operands, and drop filters that are always true.
 
-``x AND true`` is ``x``, ``x OR true`` is ``true``, ``NOT NOT x`` is ``x``, ``x AND x`` is ``x``.
-A filter on ``true`` disappears. Null is treated as unknown, never as false, except at the top
-of a filter condition, where Spark drops rows whose condition is null.
+``x AND true`` is ``x``, ``x OR true`` is ``true``, ``NOT NOT x`` is ``x``, ``x AND x`` is ``x``
+when ``x`` is deterministic (two calls of ``rand()`` are two different values). A filter on
+``true`` disappears. Null is treated as unknown, never as false, except at the top of a filter
+condition, where Spark drops rows whose condition is null.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def simplify(expr: Expression) -> Expression:
                 return e.left
             if _is(e.left, False) or _is(e.right, False):
                 return Literal(False, pa.bool_())
-            if e.left == e.right:
+            if e.left == e.right and e.left.deterministic:
                 return e.left
         if isinstance(e, Or):
             if _is(e.left, False):
@@ -35,7 +36,7 @@ def simplify(expr: Expression) -> Expression:
                 return e.left
             if _is(e.left, True) or _is(e.right, True):
                 return Literal(True, pa.bool_())
-            if e.left == e.right:
+            if e.left == e.right and e.left.deterministic:
                 return e.left
         if isinstance(e, Not):
             if isinstance(e.child, Not):
