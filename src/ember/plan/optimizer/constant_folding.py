@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from ember.plan.expressions import Alias, Expression, Literal
+from ember.plan.expressions import Alias, Expression, Literal, SortOrder
 from ember.plan.logical import LogicalPlan
 
 
@@ -16,7 +16,8 @@ def fold(expr: Expression) -> Expression:
     from ember.exec.expr_eval import evaluate
 
     def rule(e: Expression) -> Expression:
-        if isinstance(e, Literal | Alias) or not e.foldable or not e.resolved:
+        # A sort order or an alias is not a value; only the expression inside it folds.
+        if isinstance(e, Literal | Alias | SortOrder) or not e.foldable or not e.resolved:
             return e
         value = evaluate(e, pa.table({"_": pa.array([0])}))
         return Literal(value[0].as_py(), e.dtype)
