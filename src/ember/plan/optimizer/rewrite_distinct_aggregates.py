@@ -45,7 +45,11 @@ def rewrite_distinct_aggregates(plan: LogicalPlan) -> LogicalPlan:
             raise AnalysisException(msg)
         dargs = next(iter(arg_sets))
         named_keys = [_named(k, k.sql()) for k in node.keys]
-        named_dargs = [_named(a, f"_distinct{i}") for i, a in enumerate(dargs)]
+        key_by_expr = {_strip(k): k for k in named_keys}
+        # A distinct argument that is also a grouping key is grouped by once, not twice.
+        named_dargs = [key_by_expr[a] if a in key_by_expr else _named(a, f"_distinct{i}")
+                       for i, a in enumerate(dargs)]
+        inner_named = list(dict.fromkeys(named_keys + named_dargs))
         dattrs = tuple(to_attribute(a) for a in named_dargs)
         partials: list[Alias] = []
         replacements: dict[AggregateCall, Expression] = {}
@@ -72,8 +76,8 @@ def rewrite_distinct_aggregates(plan: LogicalPlan) -> LogicalPlan:
                 msg = (f"{c.name} cannot be combined with a DISTINCT aggregate yet\n\n"
                        "compute it in a separate aggregation and join the results")
                 raise AnalysisException(msg)
-        inner_keys = tuple(_strip(k) for k in named_keys + named_dargs)
-        inner = Aggregate(inner_keys, tuple(named_keys + named_dargs + partials), node.child)
+        inner_keys = tuple(_strip(k) for k in inner_named)
+        inner = Aggregate(inner_keys, tuple(inner_named + partials), node.child)
         outer_keys = tuple(to_attribute(k) for k in named_keys)
         key_swap = {_strip(k): a for k, a in zip(named_keys, outer_keys, strict=True)}
 
