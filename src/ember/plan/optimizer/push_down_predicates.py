@@ -3,7 +3,9 @@
 - Through a projection, by substituting the projected expressions for their names.
 - Through an aggregate, for conjuncts that only use grouping keys.
 - Into the sides of a join: for an inner join every single-side conjunct moves down (also from
-  the join condition); for outer joins only onto the side whose rows are preserved.
+  the join condition), and conjuncts over both sides join the condition; for outer, semi and anti
+  joins a filter only moves onto a side whose rows are preserved, and a condition conjunct only
+  onto a side whose unmatched rows are dropped.
 - Into parquet scans, as pyarrow dataset filters; the filter above stays, since the dataset
   filter only has to be a superset.
 """
@@ -64,7 +66,7 @@ def _push_filter(node: Filter) -> LogicalPlan:
         agg = Aggregate(child.keys, child.aggs, Filter(conjoin(down), child.child))  # type: ignore[arg-type]
         return _wrap(stay, agg)
     if isinstance(child, Join):
-        return _push_into_join(conjuncts, child, node)
+        return _push_into_join(conjuncts, child) or node
     if isinstance(child, FileRelation) and child.fmt == "parquet":
         known = {id(f) for f in child.pushed_filters}
         new = [c for c in conjuncts if id(c) not in known and c.deterministic
@@ -83,45 +85,60 @@ def _same_key(attr: AttributeReference, key: Expression) -> bool:
     return isinstance(key, AttributeReference) and key.expr_id == attr.expr_id
 
 
-def _push_into_join(conjuncts: list[Expression], join: Join, node: Filter) -> LogicalPlan:
+# Which sides of a join a single-side conjunct may move into. A filter *above* the join may reach a
+# side whose rows the join never null-extends; a conjunct of the join's *condition* may reach a side
+# whose unmatched rows the join drops anyway.
+_FILTER_TO_LEFT = {"inner", "cross", "left", "left_semi", "left_anti"}
+_FILTER_TO_RIGHT = {"inner", "cross", "right"}
+_CONDITION_TO_LEFT = {"inner", "cross", "right", "left_semi"}
+_CONDITION_TO_RIGHT = {"inner", "cross", "left", "left_semi", "left_anti"}
+
+
+def _side(c: Expression, left_ids: set[int], right_ids: set[int]) -> str | None:
+    refs = c.references()
+    if not c.deterministic or not refs:
+        return None
+    if refs <= left_ids:
+        return "left"
+    if refs <= right_ids:
+        return "right"
+    return "both" if refs <= left_ids | right_ids else None
+
+
+def _push_into_join(conjuncts: list[Expression], join: Join) -> LogicalPlan | None:
+    """Move the filter ``conjuncts`` above ``join``, and the single-side conjuncts of its
+    condition, as far down as the join type allows; None if nothing moves."""
     left_ids, right_ids = join.left.output_set(), join.right.output_set()
-    push_left = join.how in {"inner", "cross", "left", "left_semi", "left_anti"}
-    push_right = join.how in {"inner", "cross", "right"}
-    to_left, to_right, stay = [], [], []
+    how = join.how
+    to_left: list[Expression] = []
+    to_right: list[Expression] = []
+    to_condition: list[Expression] = []
+    stay: list[Expression] = []
     for c in conjuncts:
-        refs = c.references()
-        if c.deterministic and refs and refs <= left_ids and push_left:
+        side = _side(c, left_ids, right_ids)
+        if side == "left" and how in _FILTER_TO_LEFT:
             to_left.append(c)
-        elif c.deterministic and refs and refs <= right_ids and push_right:
+        elif side == "right" and how in _FILTER_TO_RIGHT:
             to_right.append(c)
+        elif side == "both" and how in {"inner", "cross"}:
+            # For an inner join a filter over both sides is a join condition, which lets the
+            # planner use a hash join instead of a cartesian product.
+            to_condition.append(c)
         else:
             stay.append(c)
-    cond = join.condition
-    if join.how in {"inner", "cross"} and cond is not None:
-        # Single-side conjuncts of an inner join's condition are filters too.
-        kept = []
-        for c in split_conjuncts(cond):
-            refs = c.references()
-            if c.deterministic and refs and refs <= left_ids:
-                to_left.append(c)
-            elif c.deterministic and refs and refs <= right_ids:
-                to_right.append(c)
-            else:
-                kept.append(c)
-        cond = conjoin(kept)
-    elif join.how in {"left", "left_semi", "left_anti"} and cond is not None:
-        # A condition on the right side only restricts which right rows can match.
-        kept = []
-        for c in split_conjuncts(cond):
-            refs = c.references()
-            if c.deterministic and refs and refs <= right_ids:
-                to_right.append(c)
-            else:
-                kept.append(c)
-        cond = conjoin(kept)
-    if not to_left and not to_right and cond is join.condition:
-        return node
-    new_join = Join(_wrap(to_left, join.left), _wrap(to_right, join.right), join.how, cond)
+    kept: list[Expression] = []
+    for c in split_conjuncts(join.condition) if join.condition is not None else []:
+        side = _side(c, left_ids, right_ids)
+        if side == "left" and how in _CONDITION_TO_LEFT:
+            to_left.append(c)
+        elif side == "right" and how in _CONDITION_TO_RIGHT:
+            to_right.append(c)
+        else:
+            kept.append(c)
+    if not (to_left or to_right or to_condition):
+        return None
+    new_join = Join(_wrap(to_left, join.left), _wrap(to_right, join.right), how,
+                    conjoin(kept + to_condition))
     return _wrap(stay, new_join)
 
 
@@ -129,8 +146,8 @@ def push_down_predicates(plan: LogicalPlan) -> LogicalPlan:
     def rule(node: LogicalPlan) -> LogicalPlan:
         if isinstance(node, Filter):
             return _push_filter(node)
-        if isinstance(node, Join) and node.how in {"inner", "cross"} and node.condition is not None:
-            return _push_into_join([], node, node)  # type: ignore[arg-type]
+        if isinstance(node, Join) and node.condition is not None:
+            return _push_into_join([], node) or node
         return node
 
     return plan.transform_down(rule)
