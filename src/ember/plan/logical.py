@@ -29,17 +29,14 @@ def expr_string(e: Expression) -> str:
     if isinstance(e, AttributeReference):
         return attr_string(e)
     if isinstance(e, Alias):
-        return f"{expr_string(e.child)} AS {e.name}#{e.expr_id}"
-    text = e.sql()
-    for ref in {x for x in e.walk() if isinstance(x, AttributeReference)}:
-        text = _replace_word(text, ref.name, attr_string(ref))
-    return text
-
-
-def _replace_word(text: str, word: str, new: str) -> str:
-    import re
-
-    return re.sub(rf"(?<![\w#]){re.escape(word)}(?![\w#])", new, text)
+        # Spark marks a bigint alias like a bigint attribute (``AS n#3L``); the parsed plan's
+        # aliases have no type yet.
+        suffix = "L" if e.resolved and pa.types.is_int64(e.dtype) else ""
+        return f"{expr_string(e.child)} AS {e.name}#{e.expr_id}{suffix}"
+    # Rename each attribute to its printed form, so that two columns of the same name (a
+    # self-join) keep their own ids, and a string literal equal to a column name stays as it is.
+    return e.transform_up(
+        lambda x: x.with_name(attr_string(x)) if isinstance(x, AttributeReference) else x).sql()
 
 
 class LogicalPlan:
