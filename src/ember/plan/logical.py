@@ -35,8 +35,14 @@ def expr_string(e: Expression) -> str:
         return f"{expr_string(e.child)} AS {e.name}#{e.expr_id}{suffix}"
     # Rename each attribute to its printed form, so that two columns of the same name (a
     # self-join) keep their own ids, and a string literal equal to a column name stays as it is.
-    return e.transform_up(
-        lambda x: x.with_name(attr_string(x)) if isinstance(x, AttributeReference) else x).sql()
+    # The stand-in gets an id of its own: attributes compare by id, and a tuple of arguments
+    # whose members all compare equal would keep the old names.
+    def printed(x: Expression) -> Expression:
+        if isinstance(x, AttributeReference):
+            return AttributeReference(attr_string(x), x.dtype, x.nullable, -x.expr_id)
+        return x
+
+    return e.transform_up(printed).sql()
 
 
 class LogicalPlan:
