@@ -24,6 +24,7 @@ from ember.plan.expressions import (
     SortOrder,
     UnresolvedAttribute,
     conjoin,
+    new_expr_id,
 )
 from ember.plan.generate import find_generator, plan_generate
 from ember.plan.logical import (
@@ -37,7 +38,7 @@ from ember.plan.logical import (
     Repartition,
     Sort,
     SubqueryAlias,
-    fresh_union,
+    Union,
 )
 from ember.plan.typesys import common_type, type_sql
 from ember.sql.column import Column, name_to_expr, to_expr
@@ -295,7 +296,12 @@ class DataFrame:
         if not (self._plan.output_set() & other._plan.output_set()):
             return self
         exprs = tuple(Alias(a, a.name) for a in self._plan.output)
-        return self._derive(lambda p: Project(exprs, p))
+        qualifiers = {a.qualifier for a in self._plan.output}
+        qualifier = qualifiers.pop() if len(qualifiers) == 1 else None
+        if qualifier is None:
+            return self._derive(lambda p: Project(exprs, p))
+        # Keep the alias, so that col("b.x") still finds the renumbered columns.
+        return self._derive(lambda p: SubqueryAlias(qualifier, Project(exprs, p)))
 
     def _using_join(self, right: DataFrame, names: list[str], kind: str) -> DataFrame:
         left_keys = [self._attr(n) for n in names]
@@ -338,7 +344,8 @@ class DataFrame:
             types.append(t)
         lhs = self._cast_columns(types)
         rhs = other._cast_columns(types)
-        return lhs._derive2(rhs, lambda lp, rp: fresh_union((lp, rp)))
+        ids = tuple(new_expr_id() for _ in left)
+        return lhs._derive2(rhs, lambda lp, rp: Union((lp, rp), ids))
 
     unionAll = union
 
