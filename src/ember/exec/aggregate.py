@@ -6,10 +6,12 @@ phase merges the states of each group and finishes them into results.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ember.exec.context import TaskContext
 from ember.exec.expr_eval import evaluate
@@ -31,12 +33,19 @@ def state_types(agg: AggregateCall) -> list[pa.DataType]:
     return out
 
 
+def _arg_values(agg: AggregateCall, batch: pa.Table) -> pa.Array:
+    if len(agg.args) <= 1:
+        return evaluate(agg.args[0] if agg.args else Literal(1, pa.int64()), batch)
+    # count(a, b, ...), as count(DISTINCT a, b) becomes: a row counts if no argument is null.
+    valid = functools.reduce(pc.and_, [pc.is_valid(evaluate(a, batch)) for a in agg.args])
+    return pc.if_else(valid, pa.scalar(1, pa.int64()), pa.scalar(None, pa.int64()))
+
+
 def _arg_columns(aggs: Sequence[AggregateCall], batch: pa.Table) -> dict[str, pa.Array]:
     cols: dict[str, pa.Array] = {}
     for j, agg in enumerate(aggs):
         spec = aggregates.lookup(agg.name)
-        arg = agg.args[0] if agg.args else Literal(1, pa.int64())
-        values = evaluate(arg, batch)
+        values = _arg_values(agg, batch)
         target = spec.input_type(values.type)
         if values.type != target:
             values = values.cast(target)
