@@ -269,3 +269,30 @@ def test_hard_killed_driver_takes_its_executors_with_it() -> None:
     proc.kill()
     proc.wait()
     assert _wait_dead(pids) == []
+
+
+def test_global_sort_range_partitions_across_tasks_and_reuses_its_sampled_shuffle(  # type: ignore[no-untyped-def]
+        make_session) -> None:
+    spark = make_session("local[2]", {"spark.sql.shuffle.partitions": 6,
+                                      "spark.sql.adaptive.enabled": "false"})
+    n = 30_000
+    df = spark.range(0, n, numPartitions=3).withColumn(
+        "k", F.when(F.col("id") % 7 == 0, F.lit(None)).otherwise((F.col("id") * 7919) % 500))
+    grouped = df.groupBy("k").agg(F.count("*").alias("c"))
+    rows = grouped.orderBy(F.desc("c"), F.asc_nulls_last("k")).collect()
+    expected: dict[int | None, int] = {}
+    for i in range(n):
+        key = None if i % 7 == 0 else (i * 7919) % 500
+        expected[key] = expected.get(key, 0) + 1
+    want = sorted(expected.items(), key=lambda kv: (-kv[1], kv[0] is None, kv[0] or 0))
+    assert [(r["k"], r["c"]) for r in rows] == want
+    history = list(spark._runtime().job_history)
+    sample_job, main_job = history[-2], history[-1]
+    # The sort's exchange ran 6 reduce tasks, and the aggregation's map stage, computed by the
+    # sampling job, was not run again.
+    result = [s for s in main_job["stages"].values() if s["shuffle_id"] is None][0]
+    assert result["num_tasks"] == 6
+    agg_shuffle = [s["shuffle_id"] for s in sample_job["stages"].values()
+                   if s["shuffle_id"] is not None][0]
+    reused = [s for s in main_job["stages"].values() if s["shuffle_id"] == agg_shuffle]
+    assert reused and reused[0]["num_tasks"] == 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import base64
 import logging
+import math
 import os
 import re
 import secrets
@@ -19,8 +20,9 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +33,10 @@ from ember import rpc
 from ember.core.conf import SparkConf
 from ember.errors import IllegalArgumentException, SparkJobError
 from ember.exec.operators import BroadcastReadExec, PhysicalOp, schema_of
+from ember.exec.sorting import SampleKeysExec, compute_bounds
 from ember.exec.task import (
     ParquetWriteSink,
+    RangePartitioning,
     ResultSink,
     Sink,
     TaskDescription,
@@ -41,7 +45,7 @@ from ember.exec.task import (
 )
 from ember.plan import optimizer
 from ember.plan.logical import LogicalPlan
-from ember.plan.physical import BroadcastExchangeExec, PlannerConf
+from ember.plan.physical import BroadcastExchangeExec, ExchangeExec, PlannerConf, walk
 from ember.plan.physical import plan as physical_plan
 from ember.plan.stages import JobPlan, Stage, coalesce_ranges, counter, split_stages
 from ember.scheduler import events as ev
@@ -176,8 +180,8 @@ class DriverRuntime:
         root = self.physical_plan(self.optimize(plan))
         return self.collect_physical(root)
 
-    def collect_physical(self, root: PhysicalOp) -> pa.Table:
-        outcomes = self.run_job(root, ResultSink())
+    def collect_physical(self, root: PhysicalOp, *, nested: bool = False) -> pa.Table:
+        outcomes = self.run_job(root, ResultSink(), nested=nested)
         schema = schema_of(root.output)
         tables = [decode_result(o.result) for o in outcomes if o.result]
         tables = [t for t in tables if t.num_rows]
@@ -192,8 +196,22 @@ class DriverRuntime:
         outcomes = self.run_job(root, sink)
         return [f for o in outcomes for f in o.files]
 
-    def run_job(self, root: PhysicalOp, sink: Sink) -> list[TaskOutcome]:
-        root = self._prepare_broadcasts(root)
+    def run_job(self, root: PhysicalOp, sink: Sink, *, nested: bool = False) -> list[TaskOutcome]:
+        """Run ``root`` as one job; sub-jobs first collect broadcasts and sample sort bounds.
+
+        The outermost call owns the shuffles: sub-jobs leave theirs registered so that the job
+        reuses the map outputs they computed, and everything is removed at the end.
+        """
+        if nested:
+            return self._run_one_job(self._prepare(root), sink)
+        root = _assign_shuffle_ids(root, self._shuffle_ids)
+        try:
+            return self._run_one_job(self._prepare(root), sink)
+        finally:
+            self._remove_shuffles([op.shuffle_id for op in walk(root)
+                                   if isinstance(op, ExchangeExec) and op.shuffle_id is not None])
+
+    def _run_one_job(self, root: PhysicalOp, sink: Sink) -> list[TaskOutcome]:
         job_plan = split_stages(root, sink, next_stage_id=self._ids,
                                 next_shuffle_id=self._shuffle_ids)
         future: Future = Future()
@@ -214,8 +232,10 @@ class DriverRuntime:
                 self._process_locked(self.dag.cancel_job(job_id, reason="interrupted"))
             raise
         finally:
-            self._cleanup_job(job_id)
-        state = self.jobs.pop(job_id)
+            with self._lock:
+                state = self.jobs.pop(job_id)
+                for sid in job_plan.stages:
+                    self.stages.pop(sid, None)
         self.job_history.append({
             "job_id": job_id,
             "stages": {sid: {"shuffle_id": st.shuffle_id, "num_tasks": st.num_tasks,
@@ -223,11 +243,12 @@ class DriverRuntime:
                        for sid, st in job_plan.stages.items()}})
         return [state.results[p] for p in sorted(state.results)]
 
-    def _prepare_broadcasts(self, root: PhysicalOp) -> PhysicalOp:
-        """Run the jobs that collect broadcast sides, bottom-up, and swap in readers."""
+    def _prepare(self, root: PhysicalOp) -> PhysicalOp:
+        """Bottom-up: collect broadcast sides, and sample the bounds of range exchanges."""
+        kids = [self._prepare(c) for c in root.children]
+        root = root.with_children(kids) if kids else root
         if isinstance(root, BroadcastExchangeExec):
-            child = self._prepare_broadcasts(root.child)
-            table = self.collect_physical(child)
+            table = self.collect_physical(root.child, nested=True)
             sink = pa.BufferOutputStream()
             with pa.ipc.new_stream(sink, table.schema) as writer:
                 writer.write_table(table)
@@ -235,18 +256,18 @@ class DriverRuntime:
                 bid = self._broadcast_ids()
                 self.broadcasts[bid] = sink.getvalue().to_pybytes()
             return BroadcastReadExec(bid, tuple(root.output))
-        kids = [self._prepare_broadcasts(c) for c in root.children]
-        return root.with_children(kids) if kids else root
+        if isinstance(root, ExchangeExec) and isinstance(root.partitioning, RangePartitioning) \
+                and root.partitioning.bounds is None:
+            part = root.partitioning
+            # As Spark's RangePartitioner: about 20 samples per output partition, 3x over.
+            k = max(20, math.ceil(60 * part.num_partitions / max(1, self.default_parallelism)))
+            sample = self.collect_physical(SampleKeysExec(part.orders, k, root.child), nested=True)
+            bounds = compute_bounds(sample, part.orders, part.num_partitions)
+            return replace(root, partitioning=replace(part, bounds=bounds))
+        return root
 
-    def _cleanup_job(self, job_id: int) -> None:
+    def _remove_shuffles(self, shuffle_ids: list[int]) -> None:
         with self._lock:
-            state = self.jobs.get(job_id)
-            if state is None:
-                return
-            shuffle_ids = [s.shuffle_id for s in state.plan.stages.values()
-                           if s.shuffle_id is not None]
-            for sid in state.plan.stages:
-                self.stages.pop(sid, None)
             for shuffle_id in shuffle_ids:
                 self.tracker.unregister_shuffle(shuffle_id)
             addresses = [e.address for e in self.executors.values()]
@@ -491,6 +512,14 @@ class DriverRuntime:
 
     def executor_pids(self) -> dict[str, int]:
         return self.backend.pids()
+
+
+def _assign_shuffle_ids(root: PhysicalOp, next_id: Callable[[], int]) -> PhysicalOp:
+    kids = [_assign_shuffle_ids(c, next_id) for c in root.children]
+    root = root.with_children(kids) if kids else root
+    if isinstance(root, ExchangeExec) and root.shuffle_id is None:
+        return replace(root, shuffle_id=next_id())
+    return root
 
 
 def _failure_reason(err: dict[str, Any]) -> str:

@@ -303,20 +303,10 @@ class LimitExec(PhysicalOp):
 
 def sort_indices(table: pa.Table, orders: Sequence[SortOrder]) -> pa.Array:
     """Indices that sort ``table`` by ``orders``, with Spark's per-key null placement."""
-    keys: list[tuple[str, str]] = []
-    columns: dict[str, pa.Array] = {}
-    for i, order in enumerate(orders):
-        values = evaluate(order.child, table)
-        direction = "ascending" if order.ascending else "descending"
-        if values.null_count:
-            # pyarrow places nulls for all keys at once; a leading is-null key per column
-            # gives each key its own NULLS FIRST / NULLS LAST.
-            columns[f"n{i}"] = pc.is_null(values)
-            keys.append((f"n{i}", "descending" if order.effective_nulls_first else "ascending"))
-        columns[f"k{i}"] = values
-        keys.append((f"k{i}", direction))
-    key_table = pa.table(columns) if columns else pa.table({"_": pa.nulls(table.num_rows)})
-    return pc.sort_indices(key_table, sort_keys=keys, null_placement="at_end")
+    from ember.exec.sorting import order_indices
+
+    keys = [evaluate(order.child, table) for order in orders]
+    return order_indices(keys, orders, None if keys else pa.nulls(table.num_rows))
 
 
 @dataclass(frozen=True, eq=False)

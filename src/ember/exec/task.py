@@ -18,7 +18,7 @@ from ember.exec.context import TaskContext
 from ember.exec.expr_eval import evaluate
 from ember.exec.operators import PhysicalOp, schema_of
 from ember.exec.shuffle_files import ShuffleWriter
-from ember.plan.expressions import Expression
+from ember.plan.expressions import Expression, SortOrder
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,21 @@ class SinglePartition:
         return "SinglePartition"
 
 
-Partitioning = HashPartitioning | RoundRobinPartitioning | SinglePartition
+@dataclass(frozen=True)
+class RangePartitioning:
+    """Ranges of the sort keys; ``bounds`` (one row per bound) are found by sampling first."""
+
+    orders: tuple[SortOrder, ...]
+    num_partitions: int
+    bounds: pa.Table | None = None
+
+    def describe(self) -> str:
+        from ember.exec.operators import _expr_str
+
+        return f"rangepartitioning({_expr_str(self.orders)[1:-1]}, {self.num_partitions})"
+
+
+Partitioning = HashPartitioning | RoundRobinPartitioning | SinglePartition | RangePartitioning
 
 
 @dataclass(frozen=True)
@@ -131,6 +145,14 @@ def partition_ids(batch: pa.RecordBatch, partitioning: Partitioning, row_offset:
     if isinstance(partitioning, HashPartitioning):
         keys = [evaluate(k, batch) for k in partitioning.keys]
         return hashing.partition_ids(keys, n)
+    if isinstance(partitioning, RangePartitioning):
+        from ember.exec.sorting import range_partition_ids
+
+        if partitioning.bounds is None:
+            msg = "range partitioning needs its bounds sampled before the job runs"
+            raise RuntimeError(msg)
+        keys = [evaluate(o.child, batch) for o in partitioning.orders]
+        return range_partition_ids(keys, partitioning.orders, partitioning.bounds)
     if isinstance(partitioning, RoundRobinPartitioning):
         # Spark starts each map task's round robin at a position derived from its partition.
         start = (seed_partition * 7919 + row_offset) % n

@@ -31,6 +31,7 @@ from ember.exec.scan import FileScanExec, list_files, plan_splits, to_arrow_filt
 from ember.exec.task import (
     HashPartitioning,
     Partitioning,
+    RangePartitioning,
     RoundRobinPartitioning,
     SinglePartition,
 )
@@ -77,6 +78,8 @@ class ExchangeExec(PhysicalOp):
 
     partitioning: Partitioning
     child: PhysicalOp
+    # Fixed before a job runs, so that sub-jobs (range sampling) and the job share the shuffle.
+    shuffle_id: int | None = None
 
     @property
     def children(self) -> tuple[PhysicalOp, ...]:  # type: ignore[override]
@@ -169,7 +172,8 @@ class _Planner:
     def _plan_Sort(self, node: Sort) -> PhysicalOp:
         child = self.plan(node.child)
         if node.is_global:
-            child = ExchangeExec(SinglePartition(), child)
+            partitioning = RangePartitioning(node.orders, self.conf.shuffle_partitions)
+            child = ExchangeExec(partitioning, child)
         return SortExec(node.orders, child)
 
     def _plan_Limit(self, node: Limit) -> PhysicalOp:

@@ -41,7 +41,7 @@ def split_stages(root: PhysicalOp, sink: Sink, *, next_stage_id: Callable[[], in
 
     def cut(op: PhysicalOp, parents: list[int], reads: dict[int, int]) -> PhysicalOp:
         if isinstance(op, ExchangeExec):
-            shuffle_id = next_shuffle_id()
+            shuffle_id = op.shuffle_id if op.shuffle_id is not None else next_shuffle_id()
             child_parents: list[int] = []
             child_reads: dict[int, int] = {}
             child_root = cut(op.child, child_parents, child_reads)
