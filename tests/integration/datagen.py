@@ -62,7 +62,7 @@ def make_customers(rng: np.random.Generator) -> pa.Table:
     ids = rng.permutation(np.arange(1, n + 1, dtype=np.int64))
     id_nulls = np.zeros(n, dtype=bool)
     id_nulls[rng.choice(n, size=3, replace=False)] = True
-    names = [f"name{i:03d}" for i in range(120)] + ["", "  padded  "]
+    names = [f"name{i:03d}" for i in range(120)] + ["", "  padded  ", "Zoë", "émile", "ÅSA"]
     return pa.table({
         "c_id": _ints(ids, id_nulls, pa.int64()),
         "name": _strings(rng, names, n, 0.05),

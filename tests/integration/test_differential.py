@@ -237,6 +237,19 @@ PROJECTIONS = [
              "o_id", col("qty").isin(1, 2, None).alias("q"),
              col("status").isin("shipped", None).alias("s")),
          "SELECT o_id, qty IN (1, 2, NULL) AS q, status IN ('shipped', NULL) AS s FROM orders"),
+    Case("isin_with_column_values",
+         lambda t: t.orders.select(
+             "o_id", col("qty").isin(col("priority"), F.lit(5)).alias("q"),
+             col("status").isin(col("code"), "pending").alias("s")),
+         "SELECT o_id, qty IN (priority, 5) AS q, status IN (code, 'pending') AS s FROM orders"),
+    Case("filter_on_boolean_column_drops_nulls",
+         lambda t: t.orders.filter(col("flag")).select("o_id", "flag")
+         .union(t.orders.filter(~col("flag")).select("o_id", "flag")),
+         "SELECT o_id, flag FROM orders WHERE flag UNION ALL "
+         "SELECT o_id, flag FROM orders WHERE NOT flag"),
+    Case("select_star_with_extra_column",
+         lambda t: t.customers.select("*", (col("credit") * 2).alias("double_credit")),
+         "SELECT *, credit * 2 AS double_credit FROM customers"),
     Case("between_is_inclusive",
          lambda t: t.orders.filter(col("price").between(10, 100)).select(
              "o_id", "price", col("qty").between(0, 5).alias("few"),
@@ -316,12 +329,33 @@ PROJECTIONS = [
          "CAST(length(status) AS INTEGER) AS len, trim(status) AS trimmed, "
          "status || '/' || code AS joined, trim(status) || '-' || CAST(o_id AS VARCHAR) AS with_id "
          "FROM orders"),
+    Case("case_when_with_null_branch_value",
+         lambda t: t.orders.select(
+             "o_id", F.when(col("flag"), None).otherwise(col("qty")).alias("q"),
+             F.coalesce(F.when(col("qty") > 25, "many"), col("status"), F.lit("?")).alias("s")),
+         "SELECT o_id, CASE WHEN flag THEN NULL ELSE qty END AS q, "
+         "COALESCE(CASE WHEN qty > 25 THEN 'many' END, status, '?') AS s FROM orders"),
+    Case("string_functions_on_non_ascii_text",
+         lambda t: t.customers.select(
+             "c_id", "name", F.upper("name").alias("up"), F.lower("name").alias("low"),
+             F.length("name").alias("len"), F.trim("name").alias("trimmed"),
+             F.concat("name", F.lit(None)).alias("with_null")),
+         "SELECT c_id, name, upper(name) AS up, lower(name) AS low, "
+         "CAST(length(name) AS INTEGER) AS len, trim(name) AS trimmed, "
+         "CAST(NULL AS VARCHAR) AS with_null FROM customers"),
     Case("filter_chain_keeps_rows_where_every_condition_is_true",
          lambda t: t.orders.filter(col("qty") > 0).filter(col("price") < 300)
          .filter(col("status") != "cancelled").filter(col("flag") | col("o_date").isNull())
          .select("o_id", "qty", "price", "status"),
          "SELECT o_id, qty, price, status FROM orders WHERE qty > 0 AND price < 300 "
          "AND status <> 'cancelled' AND (flag OR o_date IS NULL)"),
+    Case("limit_zero_is_empty",
+         lambda t: t.orders.select("o_id", "status").limit(0),
+         "SELECT o_id, status FROM orders LIMIT 0"),
+    Case("drop_by_column_object_and_select_after_sort",
+         lambda t: t.orders.orderBy(F.desc("o_id")).drop(t.orders.code).select(
+             "o_id", "qty").limit(7),
+         "SELECT o_id, qty FROM orders ORDER BY o_id DESC LIMIT 7", ordered=True),
     Case("with_column_replaces_in_place_rename_and_drop",
          lambda t: t.orders.withColumn("total", col("qty") * col("price"))
          .withColumn("qty", col("qty") + 100).withColumnRenamed("status", "state")
@@ -400,6 +434,24 @@ AGGREGATES = [
              F.sum(col("qty") * col("price")).alias("revenue")),
          "SELECT priority, sum(price) / count(*) AS mean_price, max(qty) - min(qty) AS qty_range, "
          "sum(qty * price) AS revenue FROM orders GROUP BY priority"),
+    Case("group_by_unaliased_function_key",
+         lambda t: t.orders.groupBy(F.upper("status")).agg(F.avg("o_id"), F.sum("discount")),
+         'SELECT upper(status) AS "upper(status)", avg(o_id) AS "avg(o_id)", '
+         'sum(discount) AS "sum(discount)" FROM orders GROUP BY upper(status)'),
+    Case("sum_of_int_products_widens_to_bigint",
+         lambda t: t.orders.groupBy("flag").agg(
+             F.sum(col("qty") * 1000000).alias("big"), F.sum("o_id").alias("ids")),
+         "SELECT flag, CAST(sum(CAST(qty AS BIGINT) * 1000000) AS BIGINT) AS big, "
+         "CAST(sum(o_id) AS BIGINT) AS ids FROM orders GROUP BY flag"),
+    Case("order_by_aggregate_result",
+         lambda t: t.orders.groupBy("status").count().orderBy(F.desc("count"), "status"),
+         "SELECT status, count(*) AS count FROM orders GROUP BY status "
+         "ORDER BY count DESC, status NULLS FIRST", ordered=True),
+    Case("distinct_after_union_and_drop_duplicates_of_all_columns",
+         lambda t: t.orders.select("priority", "flag").union(
+             t.customers.select("score", "active")).dropDuplicates(),
+         "SELECT DISTINCT priority, flag FROM (SELECT priority, flag FROM orders "
+         "UNION ALL SELECT score, active FROM customers)"),
     Case("group_by_of_no_rows_is_empty",
          lambda t: t.orders.filter(col("qty") > 1000).groupBy("status").count(),
          "SELECT status, count(*) AS count FROM orders WHERE qty > 1000 GROUP BY status"),
@@ -636,6 +688,17 @@ JOINS = [
              t.customers.select("c_id", "name"), "c_id", "left").filter(col("name").isNull()),
          "SELECT o.c_id, o.o_id, c.name FROM orders o LEFT JOIN customers c "
          "ON o.c_id = c.c_id WHERE c.name IS NULL"),
+    Case("outer_joins_with_an_empty_side",
+         lambda t: _o(t).join(_c(t).filter(col("c_id") > 10_000), "c_id", "left").union(
+             _o(t).filter(col("o_id") < 0).join(_c(t), "c_id", "full")),
+         f"SELECT o.c_id, {_USING_SELECT} FROM orders o "
+         "LEFT JOIN (SELECT * FROM customers WHERE c_id > 10000) c ON o.c_id = c.c_id "
+         f"UNION ALL SELECT COALESCE(o.c_id, c.c_id), {_USING_SELECT} "
+         "FROM (SELECT * FROM orders WHERE o_id < 0) o FULL JOIN customers c ON o.c_id = c.c_id"),
+    Case("inner_join_with_an_empty_side",
+         lambda t: _o(t).join(_c(t).filter(col("c_id") > 10_000), "c_id"),
+         f"SELECT o.c_id, {_USING_SELECT} FROM orders o "
+         "JOIN (SELECT * FROM customers WHERE c_id > 10000) c ON o.c_id = c.c_id"),
     Case("left_join_without_equality_is_a_nested_loop",
          lambda t: t.orders.filter(col("qty") > 48).join(
              t.customers, (t.orders.c_id == t.customers.c_id) | (t.orders.qty == t.customers.score),
