@@ -62,7 +62,7 @@ def _resolve_node(node: LogicalPlan) -> LogicalPlan:
     if isinstance(node, Project):
         inputs = node.child.output
         exprs = _expand_stars(node.exprs, inputs)
-        resolved = tuple(_named(resolve(e, inputs)) for e in exprs)
+        resolved = tuple(_resolve_named(e, inputs) for e in exprs)
         return Project(resolved, node.child)
     if isinstance(node, Filter):
         cond = resolve(node.condition, node.child.output)
@@ -98,6 +98,17 @@ def _named(expr: Expression) -> Expression:
     return Alias(expr, output_name(expr))
 
 
+def _resolve_named(expr: Expression, inputs: list[AttributeReference]) -> Expression:
+    """Resolve a projected expression and name it, as Spark does, after what the user wrote:
+    ``(age + score)``, not the implicit casts the analyzer adds."""
+    resolved = resolve(expr, inputs)
+    if isinstance(resolved, AttributeReference | Alias):
+        return resolved
+    names_only = expr.transform_up(lambda e: _resolve_leaf(e, inputs)
+                                   if isinstance(e, UnresolvedAttribute) else e)
+    return Alias(resolved, output_name(names_only))
+
+
 def _expand_stars(exprs: Sequence[Expression], inputs: list[AttributeReference]) -> list[Expression]:
     out: list[Expression] = []
     for e in exprs:
@@ -118,7 +129,7 @@ def _expand_stars(exprs: Sequence[Expression], inputs: list[AttributeReference])
 def _resolve_aggregate(node: Aggregate) -> Aggregate:
     inputs = node.child.output
     keys = tuple(resolve(k, inputs) for k in node.keys)
-    aggs = tuple(_named(resolve(e, inputs)) for e in _expand_stars(node.aggs, inputs))
+    aggs = tuple(_resolve_named(e, inputs) for e in _expand_stars(node.aggs, inputs))
     key_set = {_strip(k) for k in keys}
     key_ids = set().union(*(k.references() for k in keys)) if keys else set()
     for agg in aggs:

@@ -175,9 +175,6 @@ def test_dataframe_types_follow_the_implicit_casts(people: DataFrame) -> None:
     assert df.dtypes == [("a", "double"), ("b", "double"), ("c", "boolean"), ("d", "int")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the analyzer names a projected expression after inserting casts; Spark names it after "
-    "what the user wrote: (age + score), not (CAST(age AS DOUBLE) + score)"))
 def test_column_names_do_not_show_implicit_casts(people: DataFrame) -> None:
     df = people.select(F.col("age") + F.col("score"), F.col("age") / F.col("id"),
                        F.col("code") == F.col("id"))
