@@ -77,17 +77,20 @@ def plan_splits(fmt: str, files: Sequence[str]) -> list[tuple[str, tuple[int, ..
 
 
 def csv_options(options: dict[str, str], schema: pa.Schema | None) -> tuple:
+    options = {k.lower(): v for k, v in options.items()}  # Spark's options ignore case
     header = options.get("header", "false").lower() == "true"
     sep = options.get("sep", options.get("delimiter", ","))
-    if header:
+    if schema is not None:
+        # The schema names the columns by position; a header line is only skipped.
+        read = pacsv.ReadOptions(column_names=schema.names, skip_rows=int(header),
+                                 block_size=1 << 24)
+    elif header:
         read = pacsv.ReadOptions(block_size=1 << 24)
-    elif schema is not None:
-        read = pacsv.ReadOptions(column_names=schema.names, block_size=1 << 24)
     else:
         read = pacsv.ReadOptions(autogenerate_column_names=True, block_size=1 << 24)
     parse = pacsv.ParseOptions(delimiter=sep, quote_char=options.get("quote", '"'),
                                escape_char=options.get("escape", "\\") or False)
-    null_value = options.get("nullValue", "")
+    null_value = options.get("nullvalue", "")
     convert = pacsv.ConvertOptions(
         column_types=schema if schema is not None else None,
         strings_can_be_null=True, null_values=[null_value], quoted_strings_can_be_null=True,

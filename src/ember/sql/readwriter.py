@@ -61,6 +61,8 @@ def _downcast_ints(table: pa.Table) -> pa.Schema:
 
 
 class DataFrameReader:
+    """``spark.read``. Option names are case-insensitive, as in Spark (``inferschema`` works)."""
+
     def __init__(self, session: SparkSession) -> None:
         self._session = session
         self._format = "parquet"
@@ -72,7 +74,8 @@ class DataFrameReader:
         return self
 
     def option(self, key: str, value: Any) -> DataFrameReader:
-        self._options[key] = str(value).lower() if isinstance(value, bool) else str(value)
+        value = str(value).lower() if isinstance(value, bool) else str(value)
+        self._options[key.lower()] = value
         return self
 
     def options(self, **options: Any) -> DataFrameReader:
@@ -130,7 +133,7 @@ class DataFrameReader:
             schema = ds.dataset(files, format="parquet").schema
             return pa.schema([pa.field(f.name, _normalise_type(f.type)) for f in schema])
         if fmt == "csv":
-            infer = self._options.get("inferSchema", "false").lower() == "true"
+            infer = self._options.get("inferschema", "false").lower() == "true"
             table = pa.concat_tables(
                 [read_csv(f, self._options, None) for f in files], promote_options="permissive")
             if not infer:
@@ -192,7 +195,7 @@ class DataFrameWriter:
         return self
 
     def option(self, key: str, value: Any) -> DataFrameWriter:
-        self._options[key] = str(value)
+        self._options[key.lower()] = str(value)
         return self
 
     def options(self, **options: Any) -> DataFrameWriter:
