@@ -47,17 +47,33 @@ def _normalise_type(t: pa.DataType) -> pa.DataType:
 
 
 def _downcast_ints(table: pa.Table) -> pa.Schema:
-    """Spark's CSV inference picks int when every value fits, else bigint."""
+    """Spark's CSV inference picks int when every value fits, else bigint; a column with no
+    values at all is a string."""
     fields = []
     for f in table.schema:
         t = f.type
-        if pa.types.is_int64(t):
+        if pa.types.is_null(t):
+            t = pa.string()
+        elif pa.types.is_int64(t):
             col = table.column(f.name)
             lo, hi = pc.min(col).as_py(), pc.max(col).as_py()
             if lo is None or (-(2**31) <= lo and hi < 2**31):
                 t = pa.int32()
         fields.append(pa.field(f.name, _normalise_type(t)))
     return pa.schema(fields)
+
+
+def _json_type(t: pa.DataType) -> pa.DataType:
+    """Spark's JSON inference: struct fields sorted by name, a field that is always null is a
+    string, and timestamp-looking strings stay strings unless asked to infer them."""
+    if pa.types.is_null(t) or pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return pa.string()
+    if pa.types.is_struct(t):
+        fields = sorted((t.field(i) for i in range(t.num_fields)), key=lambda f: f.name)
+        return pa.struct([pa.field(f.name, _json_type(f.type)) for f in fields])
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return pa.list_(_json_type(t.value_type))
+    return _normalise_type(t)
 
 
 class DataFrameReader:
@@ -141,14 +157,7 @@ class DataFrameReader:
             return _downcast_ints(table)
         table = pa.concat_tables([read_json(f, None) for f in files],
                                  promote_options="permissive")
-        fields = []
-        for f in sorted(table.schema, key=lambda f: f.name):
-            t = f.type
-            # Spark leaves timestamp-looking strings as strings unless asked to infer them.
-            if pa.types.is_timestamp(t) or pa.types.is_date(t):
-                t = pa.string()
-            fields.append(pa.field(f.name, _normalise_type(t)))
-        return pa.schema(fields)
+        return pa.schema(list(_json_type(pa.struct(list(table.schema)))))
 
     def parquet(self, *paths: str, **options: Any) -> DataFrame:
         return self.format("parquet").load(list(paths), **options)
