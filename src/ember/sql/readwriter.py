@@ -234,12 +234,27 @@ class DataFrameWriter:
             if self._mode == "ignore":
                 return
             if self._mode == "overwrite":
+                self._refuse_overwriting_an_input(target)
                 shutil.rmtree(target) if target.is_dir() else target.unlink()
         compression = self._options.get("compression", "snappy").lower()
         self._df.sparkSession._runtime().write_parquet(
             self._df._plan, str(target), names=self._df.columns,
             job_tag=uuid.uuid4().hex, compression=compression)
         (target / "_SUCCESS").touch()
+
+    def _refuse_overwriting_an_input(self, target: Path) -> None:
+        """Overwriting deletes the target first, so it must not hold any of the query's inputs."""
+        out = target.resolve()
+        for node in self._df._plan.walk():
+            if not isinstance(node, FileRelation):
+                continue
+            for p in node.paths:
+                src = Path(p).resolve()
+                if src == out or out in src.parents or src in out.parents:
+                    msg = (f"[UNSUPPORTED_OVERWRITE.PATH] cannot overwrite {target}: the "
+                           f"DataFrame being written reads from {p}\n\nwrite to a different "
+                           "path, then move the result into place")
+                    raise AnalysisException(msg)
 
     def parquet(self, path: str, mode: str | None = None, partitionBy: Any = None,
                 compression: str | None = None) -> None:
