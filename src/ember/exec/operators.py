@@ -81,17 +81,20 @@ class PhysicalOp:
     def simple_string(self) -> str:
         return type(self).__name__
 
-    def tree_string(self) -> str:
+    def tree_string(self, stages: dict[int, int] | None = None) -> str:
+        """The operator tree; ``stages`` maps ``id(op)`` to its stage, shown as ``*(n)``."""
         lines: list[str] = []
-        self._lines(lines, "", "")
+        self._lines(lines, "", "", stages or {})
         return "\n".join(lines)
 
-    def _lines(self, lines: list[str], first: str, rest: str) -> None:
-        lines.append(first + self.simple_string())
+    def _lines(self, lines: list[str], first: str, rest: str, stages: dict[int, int]) -> None:
+        marker = f"*({stages[id(self)]}) " if id(self) in stages else ""
+        lines.append(first + marker + self.simple_string())
         kids = self.children
         for i, c in enumerate(kids):
             last = i == len(kids) - 1
-            c._lines(lines, rest + ("+- " if last else ":- "), rest + ("   " if last else ":  "))
+            c._lines(lines, rest + ("+- " if last else ":- "), rest + ("   " if last else ":  "),
+                     stages)
 
     def for_task(self, partition: int) -> PhysicalOp:
         """A copy carrying only what ``partition`` needs (drops other partitions' local data)."""

@@ -23,9 +23,19 @@ def attr_string(a: AttributeReference) -> str:
 
 
 def expr_string(e: Expression) -> str:
-    """An expression as Spark prints it inside plans: attributes carry their ids."""
-    from ember.plan.expressions import Alias
+    """An expression as Spark prints it inside plans: attributes carry their ids, and
+    unresolved names and functions are marked with a quote (``'x``)."""
+    from ember.plan.expressions import Alias, UnresolvedAttribute, UnresolvedFunction
 
+    if not e.resolved and not isinstance(e, Alias):  # an alias marks its child itself
+        def mark(x: Expression) -> Expression:
+            if isinstance(x, UnresolvedAttribute):
+                return UnresolvedAttribute(("'" + x.parts[0], *x.parts[1:]))
+            if isinstance(x, UnresolvedFunction):
+                return UnresolvedFunction("'" + x.name, x.args, x.distinct)
+            return x
+
+        e = e.transform_up(mark)
     if isinstance(e, AttributeReference):
         return attr_string(e)
     if isinstance(e, Alias):
@@ -119,7 +129,8 @@ class LogicalPlan:
         return "\n".join(lines)
 
     def _tree_lines(self, lines: list[str], first: str, rest: str) -> None:
-        lines.append(first + self.simple_string())
+        unresolved = any(not e.resolved for e in self.expressions())
+        lines.append(first + ("'" if unresolved else "") + self.simple_string())
         kids = self.children
         for i, c in enumerate(kids):
             last = i == len(kids) - 1

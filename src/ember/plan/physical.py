@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -301,6 +302,38 @@ def _equi_key(c: Expression, left_ids: set[int],
     if lrefs <= right_ids and rrefs <= left_ids:
         return c.right, c.left
     return None
+
+
+def stage_numbers(root: PhysicalOp) -> dict[int, int]:
+    """Number the stages a plan will run as, bottom-up as Spark numbers its codegen stages:
+    ``id(op)`` to the stage whose fused pipeline runs ``op``. Exchanges belong to no stage."""
+    numbers: dict[int, int] = {}
+    counter = itertools.count(1)
+
+    def collect(op: PhysicalOp, members: list[PhysicalOp], below: list[PhysicalOp]) -> None:
+        if isinstance(op, ExchangeExec | BroadcastExchangeExec):
+            below.append(op.child)
+            return
+        members.append(op)
+        for c in op.children:
+            collect(c, members, below)
+
+    def visit(stage_root: PhysicalOp) -> None:
+        members: list[PhysicalOp] = []
+        below: list[PhysicalOp] = []
+        collect(stage_root, members, below)
+        for child_root in below:
+            visit(child_root)
+        if members:
+            n = next(counter)
+            numbers.update((id(m), n) for m in members)
+
+    visit(root)
+    return numbers
+
+
+def explain_physical(root: PhysicalOp) -> str:
+    return root.tree_string(stage_numbers(root))
 
 
 def walk(op: PhysicalOp) -> Iterator[PhysicalOp]:

@@ -40,6 +40,7 @@ from ember.plan.logical import (
     SubqueryAlias,
     Union,
 )
+from ember.plan.physical import explain_physical
 from ember.plan.typesys import common_type, type_sql
 from ember.sql.column import Column, name_to_expr, to_expr
 
@@ -449,7 +450,7 @@ class DataFrame:
         runtime = self.sparkSession._runtime()
         optimized = runtime.optimize(self._plan)
         physical = runtime.physical_plan(optimized)
-        physical_text = "== Physical Plan ==\n" + physical.tree_string()
+        physical_text = "== Physical Plan ==\n" + explain_physical(physical)
         if not extended and mode in (None, "simple"):
             return physical_text + "\n"
         return "\n".join([
