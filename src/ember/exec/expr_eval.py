@@ -8,6 +8,7 @@ import pyarrow.compute as pc
 
 from ember.plan import functions
 from ember.plan.expressions import (
+    COMPARISON,
     Alias,
     And,
     AttributeReference,
@@ -108,6 +109,8 @@ def _binary(e: BinaryOp, left: Value, right: Value) -> Value:
         return pc.if_else(zero, pa.scalar(None, quotient.type), quotient)
     if op == "%":
         return _remainder(left, right, e.dtype)
+    if op in COMPARISON and pa.types.is_floating(e.left.dtype):
+        return _compare_floats(op, left, right)
     if op == "=":
         return pc.equal(left, right)
     if op == "!=":
@@ -132,6 +135,38 @@ def _is_null(v: Value) -> Value:
     return pa.scalar(not v.is_valid) if isinstance(v, pa.Scalar) else pc.is_null(v)
 
 
+def _compare_floats(op: str, left: Value, right: Value) -> Value:
+    """Spark orders NaN above every other value and equal to itself (IEEE has NaN != NaN)."""
+
+    def less(a: Value, b: Value) -> Value:
+        # The null-propagating and_/or_ keep the result null where either side is.
+        return pc.and_(pc.invert(pc.is_nan(a)), pc.or_(pc.is_nan(b), pc.less(a, b)))
+
+    equal = pc.or_(pc.equal(left, right), pc.and_(pc.is_nan(left), pc.is_nan(right)))
+    if op == "=":
+        return equal
+    if op == "!=":
+        return pc.invert(equal)
+    if op == "<=>":
+        return pc.or_(pc.and_(_is_null(left), _is_null(right)), pc.fill_null(equal, False))
+    if op == "<":
+        return less(left, right)
+    if op == ">":
+        return less(right, left)
+    if op == "<=":
+        return pc.invert(less(right, left))
+    return pc.invert(less(left, right))
+
+
+def normalize_floats(arr: pa.Array) -> pa.Array:
+    """Spark's NormalizeFloatingNumbers: -0.0 becomes 0.0 and every NaN one NaN, so that grouping,
+    join and IN keys are equal exactly where Spark's ``=`` says they are."""
+    if not pa.types.is_floating(arr.type):
+        return arr
+    zeroed = pc.add(arr, pa.scalar(0.0, arr.type))  # -0.0 + 0.0 is 0.0
+    return pc.if_else(pc.is_nan(zeroed), pa.scalar(float("nan"), arr.type), zeroed)
+
+
 def _remainder(left: Value, right: Value, dtype: pa.DataType) -> pa.Array:
     """Java's ``%``: the sign follows the dividend; a zero divisor gives null."""
     n = len(left) if not isinstance(left, pa.Scalar) else len(right)
@@ -153,13 +188,17 @@ def _in(e: In, batch: Batch) -> Value:
         vals = [v.value for v in e.values]  # type: ignore[attr-defined]
         has_null = any(v is None for v in vals)
         value_set = pa.array([v for v in vals if v is not None], child.type)
-        found = pc.is_in(child, value_set=value_set, skip_nulls=True)
+        found = pc.is_in(normalize_floats(child), value_set=normalize_floats(value_set),
+                         skip_nulls=True)
         if has_null:
             found = pc.if_else(found, True, pa.scalar(None, pa.bool_()))
         return pc.if_else(pc.is_null(child), pa.scalar(None, pa.bool_()), found)
     out: Value = pa.scalar(False)
+    floating = pa.types.is_floating(child.type)
     for v in e.values:
-        out = pc.or_kleene(out, pc.equal(child, _eval(v, batch)))
+        value = _eval(v, batch)
+        equal = _compare_floats("=", child, value) if floating else pc.equal(child, value)
+        out = pc.or_kleene(out, equal)
     return out
 
 
@@ -211,7 +250,7 @@ def spark_cast(arr: pa.Array, to: pa.DataType) -> pa.Array:
 def _to_string(arr: pa.Array) -> pa.Array:
     src = arr.type
     if pa.types.is_floating(src):
-        from ember.sql.show_format import format_double, format_float
+        from ember.exec.java_format import format_double, format_float
 
         fmt = format_float if pa.types.is_float32(src) else format_double
         return pa.array([None if v is None else fmt(v) for v in arr.to_pylist()], pa.string())

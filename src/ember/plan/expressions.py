@@ -218,7 +218,7 @@ class Literal(Expression):
         if isinstance(self.value, str):
             return self.value
         if isinstance(self.value, float):
-            from ember.sql.show_format import format_double
+            from ember.exec.java_format import format_double
 
             return format_double(self.value)
         return str(self.value)

@@ -81,12 +81,19 @@ def coalesce_ranges(sizes: Sequence[Sequence[int]], num_reduce: int, *, target_b
     totals = [sum(s[i] for s in sizes) for i in range(num_reduce)] if sizes else [0] * num_reduce
     total = sum(totals)
     target = max(min_bytes, min(target_bytes, total // max(1, parallelism)))
-    ranges: list[tuple[int, int]] = []
+    ranges: list[list[int]] = []  # [start, end, bytes]
     start, acc = 0, 0
     for i, size in enumerate(totals):
         if i > start and acc + size > target:
-            ranges.append((start, i))
+            ranges.append([start, i, acc])
             start, acc = i, 0
         acc += size
-    ranges.append((start, num_reduce))
-    return tuple(ranges)
+    ranges.append([start, num_reduce, acc])
+    # As Spark, fold a range under a fifth of the target into its smaller neighbour.
+    merged: list[list[int]] = []
+    for r in ranges:
+        if merged and (r[2] < target * 0.2 or merged[-1][2] < target * 0.2):
+            merged[-1][1], merged[-1][2] = r[1], merged[-1][2] + r[2]
+        else:
+            merged.append(r)
+    return tuple((a, b) for a, b, _ in merged)
