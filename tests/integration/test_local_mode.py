@@ -296,3 +296,22 @@ def test_global_sort_range_partitions_across_tasks_and_reuses_its_sampled_shuffl
                    if s["shuffle_id"] is not None][0]
     reused = [s for s in main_job["stages"].values() if s["shuffle_id"] == agg_shuffle]
     assert reused and reused[0]["num_tasks"] == 0
+
+
+def test_executor_cores_set_the_task_slots_of_each_executor(make_session) -> None:  # type: ignore[no-untyped-def]
+    spark = make_session("local[1]", {"spark.executor.cores": 2})
+    runtime = spark._runtime()
+    _wait_executors(runtime, 1)
+    assert [e.cores for e in runtime.executors.values()] == [2]
+
+    def interval(x: int) -> str:
+        start = time.time()
+        time.sleep(0.5)
+        return f"{os.getpid()} {start} {time.time()}"
+
+    spans = spark.range(0, 2, numPartitions=2).select(
+        F.udf(interval, "string")("id").alias("span")).collect()
+    (pid_a, a0, a1), (pid_b, b0, b1) = (r["span"].split() for r in spans)
+    # One executor process ran both tasks at the same time, in two slots.
+    assert pid_a == pid_b
+    assert float(a0) < float(b1) and float(b0) < float(a1)
