@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ember.exec.context import TaskContext
-from ember.exec.expr_eval import evaluate
+from ember.exec.expr_eval import evaluate, normalize_floats
 from ember.exec.operators import PhysicalOp, _expr_str, rebatch, table_batches
 from ember.plan import aggregates
 from ember.plan.expressions import AggregateCall, AttributeReference, Expression, Literal
@@ -47,7 +47,9 @@ def _arg_columns(aggs: Sequence[AggregateCall], batch: pa.Table) -> dict[str, pa
         spec = aggregates.lookup(agg.name)
         values = _arg_values(agg, batch)
         target = spec.input_type(values.type)
-        if values.type != target:
+        if spec.prepare is not None:
+            values = spec.prepare(values, target)
+        elif values.type != target:
             values = values.cast(target)
         cols[f"_a{j}"] = values
     return cols
@@ -117,7 +119,8 @@ class HashAggregateExec(PhysicalOp):
         key_names = [a.key for a in self.key_attrs]
         partials: list[pa.Table] = []
         for chunk in rebatch(self.child.execute(ctx, partition), PARTIAL_CHUNK_ROWS):
-            cols = {n: evaluate(k, chunk) for n, k in zip(key_names, self.keys, strict=True)}
+            cols = {n: normalize_floats(evaluate(k, chunk))
+                    for n, k in zip(key_names, self.keys, strict=True)}
             cols.update(_arg_columns(self.aggs, chunk))
             partials.append(self._grouped(pa.table(cols), key_names, merge=False))
         if not partials:

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ember.exec.context import TaskContext
-from ember.exec.expr_eval import evaluate
+from ember.exec.expr_eval import evaluate, normalize_floats
 from ember.exec.operators import PhysicalOp, _expr_str, rebatch, table_batches, to_table
 from ember.plan.expressions import AttributeReference, Expression
 
@@ -26,6 +26,8 @@ CROSS_CHUNK_PAIRS = 1 << 22
 
 def equi_pairs(stream_keys: list[pa.Array], build_keys: list[pa.Array]) -> tuple[np.ndarray, np.ndarray]:
     """Index pairs (stream, build) where all keys are equal; null keys never match."""
+    stream_keys = [normalize_floats(k) for k in stream_keys]
+    build_keys = [normalize_floats(k) for k in build_keys]
     s = pa.table({**{f"k{i}": a for i, a in enumerate(stream_keys)},
                   "__s": pa.array(np.arange(len(stream_keys[0]), dtype=np.int64))})
     b = pa.table({**{f"r{i}": a for i, a in enumerate(build_keys)},

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -38,6 +39,8 @@ class AggregateSpec:
     finish: Callable[[Sequence[pa.Array], pa.DataType], pa.Array]
     # The value of this aggregate over no rows at all (a global aggregation of an empty input).
     empty_value: Any = None
+    # Turns input values into ``input_type`` values; a plain cast when not given.
+    prepare: Callable[[pa.Array, pa.DataType], pa.Array] | None = None
 
 
 _SUM_OPTS = pc.ScalarAggregateOptions(skip_nulls=True, min_count=1)
@@ -129,9 +132,44 @@ register(AggregateSpec(
     "min", lambda ts: ts[0], lambda t: t,
     partial=(("min", None),), merge=(("min", None),), finish=_identity_cast,
 ))
+# Spark orders NaN above every other double, so the max of a group with a NaN is NaN; Arrow's max
+# skips NaN. Doubles are therefore maximised as int64 keys that sort in Spark's order.
+_SIGN_FLIP = np.int64(0x7FFF_FFFF_FFFF_FFFF)
+
+
+def _float_order_key(values: pa.Array) -> pa.Array:
+    v = pc.fill_null(values.cast(pa.float64()), 0.0).to_numpy(zero_copy_only=False).copy()
+    v[np.isnan(v)] = np.nan  # one NaN, with the sign bit clear: above +inf as a key
+    bits = v.view(np.int64)
+    bits = np.where(bits < 0, bits ^ _SIGN_FLIP, bits)
+    return pa.array(bits, mask=pc.is_null(values).to_numpy(zero_copy_only=False))
+
+
+def _float_from_order_key(keys: pa.Array) -> pa.Array:
+    bits = pc.fill_null(keys, 0).to_numpy(zero_copy_only=False)
+    bits = np.where(bits < 0, bits ^ _SIGN_FLIP, bits)
+    return pa.array(bits.view(np.float64), mask=pc.is_null(keys).to_numpy(zero_copy_only=False))
+
+
+def _max_input(t: pa.DataType) -> pa.DataType:
+    return pa.int64() if pa.types.is_floating(t) else t
+
+
+def _max_prepare(values: pa.Array, target: pa.DataType) -> pa.Array:
+    if pa.types.is_floating(values.type):
+        return _float_order_key(values)
+    return values.cast(target)
+
+
+def _max_finish(states: Sequence[pa.Array], result: pa.DataType) -> pa.Array:
+    if pa.types.is_floating(result):
+        return pc.cast(_float_from_order_key(states[0]), result)
+    return _identity_cast(states, result)
+
+
 register(AggregateSpec(
-    "max", lambda ts: ts[0], lambda t: t,
-    partial=(("max", None),), merge=(("max", None),), finish=_identity_cast,
+    "max", lambda ts: ts[0], _max_input,
+    partial=(("max", None),), merge=(("max", None),), finish=_max_finish, prepare=_max_prepare,
 ))
 
 _FIRST_OPTS = pc.ScalarAggregateOptions(skip_nulls=False, min_count=0)

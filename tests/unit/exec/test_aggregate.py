@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pyarrow as pa
@@ -44,3 +45,17 @@ def test_count_of_several_arguments_counts_rows_where_none_is_null() -> None:
         {"k": 1, "count(a, b)": 1, "count(a)": 2},
         {"k": 2, "count(a, b)": 1, "count(a)": 1},
     ]
+
+
+def test_max_of_doubles_is_nan_when_a_group_has_nan_and_zero_keys_merge() -> None:
+    nan = float("nan")
+    table = pa.table({"k": [-0.0, 0.0, 1.0, 1.0, 2.0, 2.0],
+                      "x": [1.0, 2.0, nan, float("inf"), None, -3.5]})
+    attrs = {n: AttributeReference(n, pa.float64()) for n in table.column_names}
+    calls = [AggregateCall("max", (attrs["x"],)), AggregateCall("min", (attrs["x"],))]
+    rows = _aggregate(table, ["k"], calls, attrs)
+    by_key = {r["k"]: (r["max(x)"], r["min(x)"]) for r in rows}
+    assert len(rows) == 3
+    assert by_key[0.0] == (2.0, 1.0)
+    assert math.isnan(by_key[1.0][0]) and by_key[1.0][1] == float("inf")
+    assert by_key[2.0] == (-3.5, -3.5)

@@ -47,3 +47,41 @@ TEXT_TO_DATE = [
 def test_cast_text_to_date_follows_spark_and_nulls_days_the_month_lacks(
         text: str | None, expected: datetime.date | None) -> None:
     assert spark_cast(pa.array([text], pa.string()), pa.date32()).to_pylist() == [expected]
+
+
+NAN = float("nan")
+
+
+def _compare(op: str, left: list[float | None], right: list[float | None]) -> list[bool | None]:
+    from ember.exec.expr_eval import evaluate
+    from ember.plan.expressions import AttributeReference, BinaryOp
+
+    a, b = AttributeReference("a", pa.float64()), AttributeReference("b", pa.float64())
+    batch = pa.table({a.key: pa.array(left, pa.float64()), b.key: pa.array(right, pa.float64())})
+    return evaluate(BinaryOp(op, a, b), batch).to_pylist()
+
+
+LEFT = [NAN, NAN, NAN, 1.0, -0.0, None, NAN]
+RIGHT = [NAN, 1.0, float("inf"), NAN, 0.0, NAN, None]
+
+
+@pytest.mark.parametrize(("op", "expected"), [
+    ("=", [True, False, False, False, True, None, None]),
+    ("!=", [False, True, True, True, False, None, None]),
+    ("<", [False, False, False, True, False, None, None]),
+    ("<=", [True, False, False, True, True, None, None]),
+    (">", [False, True, True, False, False, None, None]),
+    (">=", [True, True, True, False, True, None, None]),
+    ("<=>", [True, False, False, False, True, False, False]),
+])
+def test_double_comparisons_treat_nan_as_equal_to_itself_and_above_infinity(
+        op: str, expected: list[bool | None]) -> None:
+    assert _compare(op, LEFT, RIGHT) == expected
+
+
+def test_normalize_floats_merges_signed_zeros_and_nans() -> None:
+    from ember.exec.expr_eval import normalize_floats
+
+    out = normalize_floats(pa.array([-0.0, 0.0, NAN, -NAN, None, 1.5]))
+    values = out.to_pylist()
+    assert [str(v) for v in values] == ["0.0", "0.0", "nan", "nan", "None", "1.5"]
