@@ -8,7 +8,8 @@ Three tables share join keys:
   ``code`` and ``datestr`` hold valid and invalid text for casts.
 - ``events`` (50,000 rows): big enough to be worth shuffling when broadcasts are turned off.
 
-Doubles are rounded to cents and never NaN. Strings repeat, and include nulls and empty strings.
+Doubles are rounded to cents and never NaN there. Strings repeat, and include nulls and empty
+strings. A fourth small table, ``floats``, holds NaN, both zeros and infinities on purpose.
 """
 
 from __future__ import annotations
@@ -119,11 +120,26 @@ def make_events(rng: np.random.Generator) -> pa.Table:
     })
 
 
+SPECIAL_DOUBLES = [float("nan"), -0.0, 0.0, float("inf"), float("-inf"), 1.5, -2.25, 1e300]
+
+
+def make_floats(rng: np.random.Generator, n: int = 200) -> pa.Table:
+    special = rng.choice(np.array(SPECIAL_DOUBLES), size=n)
+    ordinary = np.round(rng.normal(0, 10, size=n), 1)
+    x = np.where(rng.random(n) < 0.6, special, ordinary)
+    return pa.table({
+        "f_id": pa.array(np.arange(1, n + 1, dtype=np.int64)),
+        "grp": _ints(rng.integers(0, 5, size=n), _mask(rng, n, 0.1), pa.int32()),
+        "x": pa.array(x, type=pa.float64(), mask=_mask(rng, n, 0.1)),
+    })
+
+
 def make_tables(seed: int = SEED) -> dict[str, pa.Table]:
-    """The three tables, the same for the same seed."""
+    """The four tables, the same for the same seed."""
     rng = np.random.default_rng(seed)
     return {
         "customers": make_customers(rng),
         "orders": make_orders(rng),
         "events": make_events(rng),
+        "floats": make_floats(rng),
     }

@@ -34,6 +34,7 @@ class Tables(NamedTuple):
     orders: DataFrame
     customers: DataFrame
     events: DataFrame
+    floats: DataFrame
 
 
 @pytest.fixture(scope="module")
@@ -87,10 +88,18 @@ def _normalise_type(t: pa.DataType) -> pa.DataType:
     return t
 
 
+def _value_key(v: Any) -> tuple:
+    # Nulls first and NaN after every number; floats rounded so that last-bit differences
+    # cannot reorder rows.
+    if v is None:
+        return (0,)
+    if isinstance(v, float):
+        return (2,) if math.isnan(v) else (1, float(f"{v:.9g}"))
+    return (1, v)
+
+
 def _sort_key(row: tuple) -> tuple:
-    # Nulls first; floats rounded so that last-bit differences cannot reorder rows.
-    return tuple((0, 0) if v is None else (1, float(f"{v:.9g}") if isinstance(v, float) else v)
-                 for v in row)
+    return tuple(_value_key(v) for v in row)
 
 
 def _same_value(a: Any, b: Any) -> bool:
@@ -99,7 +108,9 @@ def _same_value(a: Any, b: Any) -> bool:
     if type(a) is not type(b):
         return False
     if isinstance(a, float):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        return a == b or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
     return bool(a == b)
 
 
@@ -755,7 +766,50 @@ MULTI_STAGE = [
          "GROUP BY o.status, e.kind"),
 ]
 
-CASES = PROJECTIONS + AGGREGATES + ORDERING + JOINS + SET_OPERATIONS + MULTI_STAGE
+# Spark treats NaN as equal to itself and larger than any other double (+inf included), and
+# -0.0 as equal to 0.0 (it normalises both before grouping and joining). DuckDB does the same.
+NAN = float("nan")
+SPECIAL_FLOATS = [
+    Case("nan_equals_nan_and_is_above_infinity",
+         lambda t: t.floats.select(
+             "f_id", (col("x") == NAN).alias("is_nan"), (col("x") > 1e308).alias("huge"),
+             (col("x") < float("inf")).alias("finite"), (col("x") != 0.0).alias("non_zero"),
+             (col("x") >= -0.0).alias("non_negative"), col("x").eqNullSafe(NAN).alias("safe")),
+         "SELECT f_id, x = 'NaN'::DOUBLE AS is_nan, x > 1e308 AS huge, "
+         "x < 'inf'::DOUBLE AS finite, x <> 0.0 AS non_zero, x >= -0.0 AS non_negative, "
+         "x IS NOT DISTINCT FROM 'NaN'::DOUBLE AS safe FROM floats"),
+    Case("isin_matches_nan_and_both_zeros",
+         lambda t: t.floats.select(
+             "f_id", col("x").isin(NAN, 0.0).alias("lit"),
+             col("x").isin(col("x") * 1, -2.25).alias("cols")),
+         "SELECT f_id, x IN ('NaN'::DOUBLE, 0.0) AS lit, x IN (x * 1, -2.25) AS cols FROM floats"),
+    Case("group_by_puts_nans_together_and_zeros_together",
+         lambda t: t.floats.groupBy("x").agg(F.count("*").alias("n"), F.max("f_id").alias("m")),
+         "SELECT x, count(*) AS n, max(f_id) AS m FROM floats GROUP BY x"),
+    Case("distinct_of_nan_and_signed_zeros",
+         lambda t: t.floats.select("x").distinct(),
+         "SELECT DISTINCT x FROM floats"),
+    Case("max_is_nan_when_a_nan_is_present_and_min_skips_it",
+         lambda t: t.floats.groupBy("grp").agg(
+             F.max("x").alias("hi"), F.min("x").alias("lo"), F.count("x").alias("n")),
+         "SELECT grp, max(x) AS hi, min(x) AS lo, count(x) AS n FROM floats GROUP BY grp"),
+    Case("join_on_double_key_matches_nan_and_signed_zeros",
+         lambda t: t.floats.join(
+             t.floats.select(col("f_id").alias("other"), col("x").alias("y")),
+             col("x") == col("y")).select("f_id", "other"),
+         "SELECT a.f_id, b.f_id AS other FROM floats a JOIN floats b ON a.x = b.x"),
+    Case("order_by_double_ascending_puts_nan_last_before_nulls_last",
+         lambda t: t.floats.select("f_id", "x").orderBy(col("x").asc_nulls_last(), "f_id"),
+         "SELECT f_id, x FROM floats ORDER BY x ASC NULLS LAST, f_id", ordered=True),
+    Case("order_by_double_descending_puts_nan_first",
+         lambda t: t.floats.select("f_id", "x").orderBy(F.desc("x"), "f_id"),
+         "SELECT f_id, x FROM floats ORDER BY x DESC NULLS LAST, f_id", ordered=True,
+         xfail="sort keys go to pyarrow's sort_indices, which places NaN after every number in "
+               "descending order too (exec/sorting.py order_indices)"),
+]
+
+CASES = (PROJECTIONS + AGGREGATES + ORDERING + JOINS + SET_OPERATIONS + MULTI_STAGE
+         + SPECIAL_FLOATS)
 
 
 @pytest.mark.parametrize("case", [c.param() for c in CASES])
