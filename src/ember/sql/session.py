@@ -140,10 +140,12 @@ class SparkSession:
 
         if end is None:
             start, end = 0, start
+        # PySpark hands int() of each bound to the JVM, so 10.0 works as 10.
+        start, end, step = int(start), int(end), int(step)
         if step == 0:
             msg = "range() step must not be 0"
             raise ValueError(msg)
-        n = numPartitions or self._runtime().default_parallelism
+        n = int(numPartitions) if numPartitions else self._runtime().default_parallelism
         attr = AttributeReference("id", pa.int64(), False)
         return DataFrame(Range(start, end, step, n, attr), self)
 
@@ -218,18 +220,19 @@ def _to_arrow(data: Any, schema: Any) -> pa.Table:
                        f"{table.num_columns} columns")
                 raise AnalysisException(msg)
             table = table.rename_columns(struct.names).cast(T.to_arrow_schema(struct))
+        if names is not None:
+            if len(names) != table.num_columns:
+                msg = f"{len(names)} column names were given for {table.num_columns} columns"
+                raise AnalysisException(msg)
+            table = table.rename_columns(names)
     else:
         rows = list(data)
         inferred = struct is None
         if struct is None:
             struct = infer_schema(rows, names=names)
         # An inferred schema fits the data by construction (mixed values widen to string).
+        # It also carries the given names; columns past them keep ``_2``, ``_3``... as in PySpark.
         table = rows_to_arrow(rows, struct, verify_schema=not inferred)
-    if names is not None:
-        if len(names) != table.num_columns:
-            msg = f"{len(names)} column names were given for {table.num_columns} columns"
-            raise AnalysisException(msg)
-        table = table.rename_columns(names)
     return table
 
 
