@@ -457,6 +457,18 @@ def test_create_from_tuples_without_names(spark: SparkSession) -> None:
     assert spark.createDataFrame([(1, "a")]).columns == ["_1", "_2"]
 
 
+def test_create_with_fewer_names_than_columns_keeps_positional_names(
+        spark: SparkSession) -> None:
+    df = spark.createDataFrame([(1, "a", True)], ["x"])
+    assert df.columns == ["x", "_2", "_3"]
+    assert rows(df) == [(1, "a", True)]
+
+
+def test_create_from_pandas_with_names(spark: SparkSession) -> None:
+    df = spark.createDataFrame(pd.DataFrame({"x": [1], "y": ["a"]}), ["p", "q"])
+    assert df.dtypes == [("p", "bigint"), ("q", "string")]
+
+
 def test_create_from_rows(spark: SparkSession) -> None:
     df = spark.createDataFrame([Row(a=1, b=2.0), Row(a=3, b=None)])
     assert df.dtypes == [("a", "bigint"), ("b", "double")]
@@ -553,6 +565,7 @@ def test_values_that_do_not_fit_the_schema_are_refused(spark: SparkSession) -> N
     pytest.param((0, 10, 1, 3), list(range(10)), id="three-partitions"),
     pytest.param((0, 3, 1, 8), list(range(3)), id="more-partitions-than-rows"),
     pytest.param((0, 2**40, 2**37), list(range(0, 2**40, 2**37)), id="large-values"),
+    pytest.param((4.0,), list(range(4)), id="float-bound-as-pyspark-int-converts"),
 ])
 def test_range(spark: SparkSession, args: tuple[Any, ...], expected: list[int]) -> None:
     df = spark.range(*args)
