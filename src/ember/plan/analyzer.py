@@ -7,7 +7,7 @@ call that names it, as in PySpark.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pyarrow as pa
 
@@ -65,14 +65,13 @@ def _resolve_node(node: LogicalPlan) -> LogicalPlan:
         resolved = tuple(_resolve_named(e, inputs) for e in exprs)
         return Project(resolved, node.child)
     if isinstance(node, Filter):
-        cond = resolve(node.condition, node.child.output)
-        _require_boolean(cond, "filter condition")
-        return Filter(cond, node.child)
+        return _with_missing_references(node, [node.condition], _build_filter)
     if isinstance(node, Aggregate):
         return _resolve_aggregate(node)
     if isinstance(node, Sort):
-        orders = tuple(resolve(o, node.child.output) for o in node.orders)
-        return Sort(orders, node.is_global, node.child)  # type: ignore[arg-type]
+        return _with_missing_references(
+            node, list(node.orders),
+            lambda orders, child: Sort(tuple(orders), node.is_global, child))  # type: ignore[arg-type]
     if isinstance(node, Join):
         if node.condition is None:
             return node
@@ -83,6 +82,36 @@ def _resolve_node(node: LogicalPlan) -> LogicalPlan:
         keys = tuple(resolve(k, node.child.output) for k in node.keys)
         return Repartition(node.num_partitions, keys, node.shuffle, node.child)
     return node
+
+
+def _build_filter(exprs: list[Expression], child: LogicalPlan) -> LogicalPlan:
+    _require_boolean(exprs[0], "filter condition")
+    return Filter(exprs[0], child)
+
+
+def _with_missing_references(
+        node: LogicalPlan, exprs: list[Expression],
+        build: Callable[[list[Expression], LogicalPlan], LogicalPlan]) -> LogicalPlan:
+    """Resolve a filter's or sort's expressions against its child; failing that, as Spark's
+    ResolveMissingReferences, against the input of a projection below, carrying the columns
+    the projection dropped through it and projecting them away again above."""
+    child = node.children[0]
+    try:
+        return build([resolve(e, child.output) for e in exprs], child)
+    except AnalysisException as error:
+        if not isinstance(child, Project):
+            raise
+        unresolved = error
+    shown = {a.name.lower() for a in child.output}
+    hidden = [a for a in child.child.output
+              if a.expr_id not in child.output_set() and a.name.lower() not in shown]
+    try:
+        resolved = [resolve(e, child.output + hidden) for e in exprs]
+    except AnalysisException:
+        raise unresolved from None
+    used = set().union(*(e.references() for e in resolved))
+    carried = Project(child.exprs + tuple(a for a in hidden if a.expr_id in used), child.child)
+    return Project(tuple(child.output), build(resolved, carried))
 
 
 def _require_boolean(expr: Expression, what: str) -> None:
