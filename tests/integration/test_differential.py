@@ -354,6 +354,17 @@ PROJECTIONS = [
          "SELECT c_id, name, upper(name) AS up, lower(name) AS low, "
          "CAST(length(name) AS INTEGER) AS len, trim(name) AS trimmed, "
          "CAST(NULL AS VARCHAR) AS with_null FROM customers"),
+    # Spark's int arithmetic wraps around on overflow (non-ANSI); DuckDB raises, so the SQL
+    # wraps a bigint product into the int range itself.
+    Case("int_multiplication_wraps_on_overflow",
+         lambda t: t.orders.select("o_id", (col("qty") * 100_000_000).alias("wrapped")),
+         "SELECT o_id, CAST(((CAST(qty AS BIGINT) * 100000000 + 2147483648) % 4294967296 "
+         "+ 4294967296) % 4294967296 - 2147483648 AS INTEGER) AS wrapped FROM orders"),
+    Case("concat_casts_dates_and_booleans_to_text",
+         lambda t: t.orders.select(
+             "o_id", F.concat(col("o_date"), F.lit(" "), col("flag"), col("qty")).alias("s")),
+         "SELECT o_id, CAST(o_date AS VARCHAR) || ' ' || CAST(flag AS VARCHAR) "
+         "|| CAST(qty AS VARCHAR) AS s FROM orders"),
     Case("filter_chain_keeps_rows_where_every_condition_is_true",
          lambda t: t.orders.filter(col("qty") > 0).filter(col("price") < 300)
          .filter(col("status") != "cancelled").filter(col("flag") | col("o_date").isNull())
@@ -367,6 +378,9 @@ PROJECTIONS = [
          lambda t: t.orders.orderBy(F.desc("o_id")).drop(t.orders.code).select(
              "o_id", "qty").limit(7),
          "SELECT o_id, qty FROM orders ORDER BY o_id DESC LIMIT 7", ordered=True),
+    Case("filter_by_column_dropped_by_select",
+         lambda t: t.orders.select("o_id", "price").filter(col("qty") > 45),
+         "SELECT o_id, price FROM orders WHERE qty > 45"),
     Case("with_column_replaces_in_place_rename_and_drop",
          lambda t: t.orders.withColumn("total", col("qty") * col("price"))
          .withColumn("qty", col("qty") + 100).withColumnRenamed("status", "state")
@@ -463,6 +477,22 @@ AGGREGATES = [
              t.customers.select("score", "active")).dropDuplicates(),
          "SELECT DISTINCT priority, flag FROM (SELECT priority, flag FROM orders "
          "UNION ALL SELECT score, active FROM customers)"),
+    Case("aggregate_after_ordered_limit",
+         lambda t: t.orders.orderBy("o_id").limit(100).groupBy("status").agg(
+             F.count("*").alias("n"), F.sum("qty").alias("q")),
+         "SELECT status, count(*) AS n, CAST(sum(qty) AS BIGINT) AS q FROM "
+         "(SELECT * FROM orders ORDER BY o_id LIMIT 100) GROUP BY status"),
+    Case("aggregate_after_union",
+         lambda t: t.orders.select("c_id", "price").union(
+             t.events.select("c_id", "amount")).groupBy("c_id").agg(
+             F.sum("price").alias("total"), F.count("*").alias("n")),
+         "SELECT c_id, sum(price) AS total, count(*) AS n FROM (SELECT c_id, price FROM orders "
+         "UNION ALL SELECT c_id, amount FROM events) GROUP BY c_id"),
+    Case("filter_on_aliased_expression_key_after_aggregate",
+         lambda t: t.orders.groupBy((col("o_id") % 3).alias("bucket"), "status")
+         .agg(F.max("price").alias("top")).filter((col("bucket") == 1) & (col("top") > 400)),
+         "SELECT o_id % 3 AS bucket, status, max(price) AS top FROM orders "
+         "GROUP BY bucket, status HAVING bucket = 1 AND max(price) > 400"),
     Case("group_by_of_no_rows_is_empty",
          lambda t: t.orders.filter(col("qty") > 1000).groupBy("status").count(),
          "SELECT status, count(*) AS count FROM orders WHERE qty > 1000 GROUP BY status"),
@@ -559,6 +589,9 @@ ORDERING = [
              F.desc("e_day"), col("kind").desc_nulls_first(), "e_id"),
          "SELECT e_id, e_day, kind FROM events "
          "ORDER BY e_day DESC NULLS LAST, kind DESC NULLS FIRST, e_id", ordered=True),
+    Case("order_by_column_dropped_by_select",
+         lambda t: t.orders.select("o_id", "price").orderBy(F.desc("qty"), "o_id"),
+         "SELECT o_id, price FROM orders ORDER BY qty DESC NULLS LAST, o_id", ordered=True),
     Case("order_by_then_limit_takes_top_rows",
          lambda t: t.orders.select("o_id", "price", "status").orderBy(
              col("price").desc(), "o_id").limit(10),
@@ -706,6 +739,21 @@ JOINS = [
          "LEFT JOIN (SELECT * FROM customers WHERE c_id > 10000) c ON o.c_id = c.c_id "
          f"UNION ALL SELECT COALESCE(o.c_id, c.c_id), {_USING_SELECT} "
          "FROM (SELECT * FROM orders WHERE o_id < 0) o FULL JOIN customers c ON o.c_id = c.c_id"),
+    Case("three_way_join",
+         lambda t: t.events.select("e_id", "o_id", "amount")
+         .join(t.orders.select("o_id", "c_id", "status"), "o_id")
+         .join(t.customers.select("c_id", "country"), "c_id", "left")
+         .filter(col("amount") > 100),
+         "SELECT o.c_id, e.o_id, e.e_id, e.amount, o.status, c.country FROM events e "
+         "JOIN orders o ON e.o_id = o.o_id LEFT JOIN customers c ON o.c_id = c.c_id "
+         "WHERE e.amount > 100"),
+    Case("join_aggregate_back_to_its_source",
+         lambda t: t.orders.groupBy("c_id").agg(F.sum("price").alias("spent"))
+         .join(t.customers.select("c_id", "name", "balance"), "c_id", "right")
+         .withColumn("headroom", col("balance") - col("spent")),
+         "SELECT c.c_id, s.spent, c.name, c.balance, c.balance - s.spent AS headroom FROM "
+         "(SELECT c_id, sum(price) AS spent FROM orders GROUP BY c_id) s "
+         "RIGHT JOIN customers c ON s.c_id = c.c_id"),
     Case("inner_join_with_an_empty_side",
          lambda t: _o(t).join(_c(t).filter(col("c_id") > 10_000), "c_id"),
          f"SELECT o.c_id, {_USING_SELECT} FROM orders o "
