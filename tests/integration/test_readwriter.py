@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,9 @@ def test_parquet_filter_and_projection_are_pushed_into_the_scan(
     assert "Filter ((age#" in optimized
     physical = df._explain_string()
     assert "FileScan parquet [name#" in physical and "PushedFilters: [" in physical
+    # Bigint columns are marked as in the logical plans.
+    assert re.search(r"FileScan parquet \[id#\d+L\]",
+                     spark.read.parquet(str(people_dir)).select("id")._explain_string())
     glob = str(people_dir / "*.parquet")
     assert rows(df) == duck_rows(
         f"SELECT name FROM read_parquet('{glob}') WHERE age > 20 AND name != 'dan'")

@@ -179,7 +179,9 @@ class FileScanExec(PhysicalOp):
         return max(1, len(self.splits))
 
     def simple_string(self) -> str:
-        cols = ", ".join(a.key for a in self.attrs)
+        from ember.plan.logical import attr_string
+
+        cols = ", ".join(attr_string(a) for a in self.attrs)
         pushed = f", PushedFilters: [{self.pushed}]" if self.pushed else ""
         return f"FileScan {self.fmt} [{cols}]{pushed}, Splits: {len(self.splits)}"
 
