@@ -241,10 +241,23 @@ def spark_cast(arr: pa.Array, to: pa.DataType) -> pa.Array:
     if pa.types.is_boolean(to) and (pa.types.is_integer(src) or pa.types.is_floating(src)):
         return pc.not_equal(arr, pa.scalar(0, src))
     if pa.types.is_integer(to) and pa.types.is_floating(src):
-        # Java truncates toward zero; NaN becomes 0.
-        clean = pc.if_else(pc.is_nan(arr), 0.0, arr)
-        return pc.cast(pc.trunc(clean), to, safe=False)
+        return _float_to_integer(arr, to)
     return pc.cast(arr, to, safe=False)
+
+
+def _float_to_integer(arr: pa.Array, to: pa.DataType) -> pa.Array:
+    """Java's conversion: truncate toward zero, NaN is 0, and values beyond an int (a long for
+    bigint) saturate at its bounds; tinyint and smallint then keep the low bits of that int."""
+    wide = pa.int64() if pa.types.is_int64(to) else pa.int32()
+    bounds = np.iinfo(wide.to_pandas_dtype())
+    clean = pc.if_else(pc.is_nan(arr), 0.0, arr)
+    above = pc.greater_equal(clean, float(bounds.max))
+    below = pc.less_equal(clean, float(bounds.min))
+    inside = pc.if_else(pc.or_(above, below), 0.0, pc.trunc(clean))
+    value = pc.cast(inside, wide)
+    value = pc.if_else(above, pa.scalar(int(bounds.max), wide),
+                       pc.if_else(below, pa.scalar(int(bounds.min), wide), value))
+    return pc.cast(value, to, safe=False)
 
 
 def _to_string(arr: pa.Array) -> pa.Array:

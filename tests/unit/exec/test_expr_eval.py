@@ -85,3 +85,14 @@ def test_normalize_floats_merges_signed_zeros_and_nans() -> None:
     out = normalize_floats(pa.array([-0.0, 0.0, NAN, -NAN, None, 1.5]))
     values = out.to_pylist()
     assert [str(v) for v in values] == ["0.0", "0.0", "nan", "nan", "None", "1.5"]
+
+
+def test_cast_double_to_integers_saturates_like_java() -> None:
+    values = pa.array([1e300, float("-inf"), NAN, None, -2.7, 40000.0, 300.0])
+    assert spark_cast(values, pa.int64()).to_pylist() == [
+        2**63 - 1, -(2**63), 0, None, -2, 40000, 300]
+    assert spark_cast(values, pa.int32()).to_pylist() == [
+        2**31 - 1, -(2**31), 0, None, -2, 40000, 300]
+    # tinyint and smallint keep the low bits of the saturated int, as Java's (short)(int) x
+    assert spark_cast(values, pa.int16()).to_pylist() == [-1, 0, 0, None, -2, -25536, 300]
+    assert spark_cast(values, pa.int8()).to_pylist() == [-1, 0, 0, None, -2, 64, 44]
