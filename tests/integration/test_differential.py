@@ -190,6 +190,12 @@ PROJECTIONS = [
              (col("price") % 7).alias("price_m7"), (col("qty") % -4).alias("m_neg4")),
          "SELECT o_id, qty % 3 AS m3, o_id % NULLIF(qty, 0) AS by_qty, price % 7 AS price_m7, "
          "qty % -4 AS m_neg4 FROM orders"),
+    Case("remainder_of_doubles_by_zero_is_null",
+         lambda t: t.orders.select(
+             "o_id", (col("price") % col("discount")).alias("m"),
+             (col("price") % 0).alias("by_zero")),
+         "SELECT o_id, price % NULLIF(discount, 0) AS m, CAST(NULL AS DOUBLE) AS by_zero "
+         "FROM orders"),
     Case("comparisons_with_null_operand_are_null",
          lambda t: t.orders.select(
              "o_id", (col("qty") > 10).alias("big"), (col("price") <= 100.0).alias("cheap"),
@@ -300,6 +306,16 @@ PROJECTIONS = [
          "SELECT o_id, CAST(trunc(price) AS INTEGER) AS p_int, "
          "CAST(trunc(price) AS BIGINT) AS p_long, CAST(trunc(price / 3) AS INTEGER) AS third "
          "FROM orders"),
+    # Spark narrows integers as Java does, keeping the low bits; DuckDB raises on overflow.
+    Case("cast_to_narrower_integer_wraps",
+         lambda t: t.orders.select(
+             "o_id", (col("o_id") * 1000).cast("tinyint").alias("b"),
+             (col("o_id") * 1000).cast("smallint").alias("s"),
+             (col("o_id") * 1_000_000).cast("int").alias("i")),
+         "SELECT o_id, CAST(((o_id * 1000 + 128) % 256 + 256) % 256 - 128 AS TINYINT) AS b, "
+         "CAST(((o_id * 1000 + 32768) % 65536 + 65536) % 65536 - 32768 AS SMALLINT) AS s, "
+         "CAST(((o_id * 1000000 + 2147483648) % 4294967296 + 4294967296) % 4294967296 "
+         "- 2147483648 AS INTEGER) AS i FROM orders"),
     Case("cast_to_string_and_boolean",
          lambda t: t.orders.select(
              "o_id", col("qty").cast("string").alias("qty_s"),
@@ -846,6 +862,15 @@ SPECIAL_FLOATS = [
              t.floats.select(col("f_id").alias("other"), col("x").alias("y")),
              col("x") == col("y")).select("f_id", "other"),
          "SELECT a.f_id, b.f_id AS other FROM floats a JOIN floats b ON a.x = b.x"),
+    # Java's double-to-int conversion saturates at the type's bounds and turns NaN into 0.
+    Case("cast_special_doubles_to_integers_saturates",
+         lambda t: t.floats.select(
+             "f_id", col("x").cast("int").alias("i"), col("x").cast("bigint").alias("l")),
+         "SELECT f_id, CASE WHEN isnan(x) THEN 0 WHEN x >= 2147483647 THEN 2147483647 "
+         "WHEN x <= -2147483648 THEN -2147483648 ELSE CAST(trunc(x) AS INTEGER) END AS i, "
+         "CASE WHEN isnan(x) THEN 0 WHEN x >= 9223372036854775807 THEN 9223372036854775807 "
+         "WHEN x <= -9223372036854775808 THEN -9223372036854775808 "
+         "ELSE CAST(trunc(x) AS BIGINT) END AS l FROM floats"),
     Case("order_by_double_ascending_puts_nan_last_before_nulls_last",
          lambda t: t.floats.select("f_id", "x").orderBy(col("x").asc_nulls_last(), "f_id"),
          "SELECT f_id, x FROM floats ORDER BY x ASC NULLS LAST, f_id", ordered=True),
