@@ -383,6 +383,23 @@ def test_csv_directory_and_filter(spark: SparkSession, tmp_path: Path) -> None:
     assert rows(df.filter(F.col("v") >= 20).select("k")) == [(2,), (3,)]
 
 
+def test_empty_csv_and_json_files_are_read_as_no_rows(spark: SparkSession,
+                                                      tmp_path: Path) -> None:
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "csv" / "a.csv").write_text("k,v\n1,x\n")
+    (tmp_path / "csv" / "b.csv").write_text("")
+    df = spark.read.csv(str(tmp_path / "csv"), header=True, inferSchema=True)
+    assert rows(df) == [(1, "x")]
+    (tmp_path / "json").mkdir()
+    (tmp_path / "json" / "a.json").write_text('{"k": 1}\n')
+    (tmp_path / "json" / "b.json").write_text("")
+    assert rows(spark.read.json(str(tmp_path / "json"))) == [(1,)]
+    only_empty = str(tmp_path / "csv" / "b.csv")
+    assert spark.read.csv(only_empty, schema="k INT, v STRING").count() == 0
+    with pytest.raises(AnalysisException, match="UNABLE_TO_INFER_SCHEMA.*every file is empty"):
+        spark.read.csv(only_empty)
+
+
 # ---------------------------------------------------------------------------------------------
 # JSON lines
 
@@ -426,6 +443,13 @@ def test_json_with_a_schema_reads_only_those_fields(spark: SparkSession,
 def test_json_filter_and_projection(spark: SparkSession, json_file: Path) -> None:
     df = spark.read.json(str(json_file)).filter(F.col("score") > 2.6).select("name")
     assert rows(df) == [("bob",)]
+
+
+def test_json_field_mixing_types_is_an_analysis_error(spark: SparkSession,
+                                                       tmp_path: Path) -> None:
+    (tmp_path / "mixed.json").write_text('{"a": 1}\n{"a": "x"}\n')
+    with pytest.raises(AnalysisException, match="cannot infer a schema for json"):
+        spark.read.json(str(tmp_path / "mixed.json"))
 
 
 # ---------------------------------------------------------------------------------------------

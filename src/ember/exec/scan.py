@@ -99,7 +99,17 @@ def csv_options(options: dict[str, str], schema: pa.Schema | None) -> tuple:
     return read, parse, convert
 
 
+def _empty_file(path: str, schema: pa.Schema | None) -> pa.Table | None:
+    """Spark reads an empty csv or json file as no rows, where pyarrow refuses it."""
+    if os.path.getsize(path) > 0:
+        return None
+    return schema.empty_table() if schema is not None else pa.table({})
+
+
 def read_csv(path: str, options: dict[str, str], schema: pa.Schema | None) -> pa.Table:
+    empty = _empty_file(path, schema)
+    if empty is not None:
+        return empty
     read, parse, convert = csv_options(options, schema)
     table = pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
     if schema is None and options.get("header", "false").lower() != "true":
@@ -108,6 +118,9 @@ def read_csv(path: str, options: dict[str, str], schema: pa.Schema | None) -> pa
 
 
 def read_json(path: str, schema: pa.Schema | None) -> pa.Table:
+    empty = _empty_file(path, schema)
+    if empty is not None:
+        return empty
     parse = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore") \
         if schema is not None else pajson.ParseOptions()
     return pajson.read_json(path, parse_options=parse)

@@ -148,6 +148,11 @@ class DataFrameReader:
         if fmt == "parquet":
             schema = ds.dataset(files, format="parquet").schema
             return pa.schema([pa.field(f.name, _normalise_type(f.type)) for f in schema])
+        files = [f for f in files if os.path.getsize(f) > 0]
+        if not files:
+            msg = (f"[UNABLE_TO_INFER_SCHEMA] unable to infer a schema for {fmt}: every file is "
+                   "empty\n\nspecify the schema with .schema(...)")
+            raise AnalysisException(msg)
         if fmt == "csv":
             infer = self._options.get("inferschema", "false").lower() == "true"
             table = pa.concat_tables(
@@ -155,8 +160,14 @@ class DataFrameReader:
             if not infer:
                 return pa.schema([pa.field(n, pa.string()) for n in table.column_names])
             return _downcast_ints(table)
-        table = pa.concat_tables([read_json(f, None) for f in files],
-                                 promote_options="permissive")
+        try:
+            table = pa.concat_tables([read_json(f, None) for f in files],
+                                     promote_options="permissive")
+        except pa.ArrowInvalid as exc:
+            msg = (f"cannot infer a schema for json: {exc}\n\na field whose values mix JSON "
+                   "types (e.g. numbers and strings) is not supported yet; make each field's "
+                   "values one type")
+            raise AnalysisException(msg) from None
         return pa.schema(list(_json_type(pa.struct(list(table.schema)))))
 
     def parquet(self, *paths: str, **options: Any) -> DataFrame:
