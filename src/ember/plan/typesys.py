@@ -82,7 +82,8 @@ def _integral_as_decimal(t: pa.DataType) -> pa.DataType:
 
 
 def common_type(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
-    """The type two values are compared or combined at, or None if there is none."""
+    """The type two values are combined at (CASE branches, coalesce, union), or None if there is
+    none: Spark's findWiderTypeForTwo, where a string and a number or date widen to a string."""
     if a == b:
         return a
     if pa.types.is_null(a):
@@ -99,20 +100,26 @@ def common_type(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
         return a
     if pa.types.is_timestamp(a) and pa.types.is_timestamp(b):
         return pa.timestamp("us")
+    if (is_string(a) and _promotes_to_string(b)) or (is_string(b) and _promotes_to_string(a)):
+        return pa.string()
     return None
+
+
+def _promotes_to_string(t: pa.DataType) -> bool:
+    return is_numeric(t) or pa.types.is_date(t) or pa.types.is_timestamp(t)
+
+
+def _cast_string_for_comparison(t: pa.DataType) -> bool:
+    return _promotes_to_string(t) or pa.types.is_boolean(t)
 
 
 def comparison_type(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
     """Spark (non-ANSI) compares a string with an atomic value by casting the string."""
-    t = common_type(a, b)
-    if t is not None:
-        return t
-    if is_string(a) and (is_numeric(b) or pa.types.is_date(b) or pa.types.is_timestamp(b)
-                         or pa.types.is_boolean(b)):
+    if is_string(a) and _cast_string_for_comparison(b):
         return b
-    if is_string(b):
-        return comparison_type(b, a)
-    return None
+    if is_string(b) and _cast_string_for_comparison(a):
+        return a
+    return common_type(a, b)
 
 
 def arithmetic_type(op: str, a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
