@@ -362,6 +362,15 @@ PROJECTIONS = [
              F.coalesce(F.when(col("qty") > 25, "many"), col("status"), F.lit("?")).alias("s")),
          "SELECT o_id, CASE WHEN flag THEN NULL ELSE qty END AS q, "
          "COALESCE(CASE WHEN qty > 25 THEN 'many' END, status, '?') AS s FROM orders"),
+    # Spark widens a string and a number or date to a string in CASE, coalesce and union.
+    Case("case_when_and_coalesce_widen_mixed_branches_to_string",
+         lambda t: t.orders.select(
+             "o_id", F.when(col("qty") > 40, col("status")).otherwise(col("qty")).alias("w"),
+             F.coalesce(col("status"), col("o_date")).alias("c"),
+             F.coalesce(col("code"), col("o_id")).alias("k")),
+         "SELECT o_id, CASE WHEN qty > 40 THEN status ELSE CAST(qty AS VARCHAR) END AS w, "
+         "COALESCE(status, CAST(o_date AS VARCHAR)) AS c, "
+         "COALESCE(code, CAST(o_id AS VARCHAR)) AS k FROM orders"),
     Case("string_functions_on_non_ascii_text",
          lambda t: t.customers.select(
              "c_id", "name", F.upper("name").alias("up"), F.lower("name").alias("low"),
@@ -793,6 +802,11 @@ SET_OPERATIONS = [
          lambda t: t.orders.select("qty", "price").union(t.customers.select("c_id", "credit")),
          "SELECT CAST(qty AS BIGINT) AS qty, price FROM orders "
          "UNION ALL SELECT c_id, CAST(credit AS DOUBLE) FROM customers"),
+    Case("union_widens_string_and_number_to_string",
+         lambda t: t.orders.select("status", "o_date").union(
+             t.orders.select("qty", "code")),
+         "SELECT status, CAST(o_date AS VARCHAR) AS o_date FROM orders "
+         "UNION ALL SELECT CAST(qty AS VARCHAR), code FROM orders"),
     Case("union_by_name_matches_columns_by_name",
          lambda t: t.orders.select("o_id", "status", "qty").unionByName(
              t.orders.filter(col("qty") > 40).select("qty", "o_id", "status")),
