@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pytest
 
-from ember.errors import AnalysisException
 from ember.plan.expressions import (
     AggregateCall,
     Alias,
@@ -782,14 +781,6 @@ def test_rewrite_distinct_average_divides_merged_sum_by_merged_count() -> None:
     assert isinstance(mean, Alias) and mean.expr_id == avg.expr_id
     assert mean.sql() == ("CAST((CAST(sum(_sum) AS DOUBLE) / CAST(sum(_cnt) AS DOUBLE)) "
                           "AS DOUBLE) AS m")
-
-
-def test_rewrite_distinct_over_different_columns_is_refused() -> None:
-    t = tables()
-    plan = Aggregate((), (Alias(AggregateCall("count", (t.a,), distinct=True), "na"),
-                          Alias(AggregateCall("count", (t.b,), distinct=True), "nb")), t.left)
-    with pytest.raises(AnalysisException, match="DISTINCT over different columns"):
-        rewrite_distinct_aggregates(plan)
 
 
 # ---------------------------------------------------------------------------------------------
