@@ -143,3 +143,27 @@ register(FunctionSpec("round", _same, _round("half_towards_infinity"), max_args=
                       coerce=lambda ts: [ts[0], pa.int32()][:len(ts)]))
 register(FunctionSpec("bround", _same, _round("half_to_even"), max_args=2,
                       coerce=lambda ts: [ts[0], pa.int32()][:len(ts)]))
+
+
+def _pattern_kernel(fn: Callable[..., pa.Array], **options: object) -> Kernel:
+    def kernel(args: Sequence[pa.Array]) -> pa.Array:
+        values, pattern = args
+        if len(pattern) and pc.count_distinct(pattern).as_py() > 1:
+            msg = "the pattern of like/rlike must be the same for every row (a literal)"
+            raise ValueError(msg)
+        text = pattern[0].as_py() if len(pattern) else None
+        if text is None:
+            return pa.nulls(len(values), pa.bool_())
+        return fn(values, pattern=text, **options)
+
+    return kernel
+
+
+_TWO_STRINGS = {"min_args": 2, "max_args": 2, "coerce": lambda ts: [pa.string(), pa.string()]}
+# SQL LIKE with % and _; RLIKE finds a regular expression anywhere in the string, as Java's find.
+register(FunctionSpec("like", lambda _: pa.bool_(), _pattern_kernel(pc.match_like),
+                      **_TWO_STRINGS))
+register(FunctionSpec("ilike", lambda _: pa.bool_(),
+                      _pattern_kernel(pc.match_like, ignore_case=True), **_TWO_STRINGS))
+register(FunctionSpec("rlike", lambda _: pa.bool_(), _pattern_kernel(pc.match_substring_regex),
+                      **_TWO_STRINGS))

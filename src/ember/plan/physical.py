@@ -42,7 +42,10 @@ from ember.plan.expressions import (
     Alias,
     AttributeReference,
     BinaryOp,
+    Call,
     Expression,
+    IsNull,
+    Literal,
     conjoin,
     split_conjuncts,
     to_attribute,
@@ -222,12 +225,12 @@ class _Planner:
         right_keys: list[Expression] = []
         residual: list[Expression] = []
         for c in split_conjuncts(node.condition) if node.condition is not None else []:
-            pair = _equi_key(c, left_ids, right_ids)
-            if pair is None:
+            pairs = _equi_keys(c, left_ids, right_ids)
+            if pairs is None:
                 residual.append(c)
-            else:
-                left_keys.append(pair[0])
-                right_keys.append(pair[1])
+            for lk, rk in pairs or ():
+                left_keys.append(lk)
+                right_keys.append(rk)
         how = "inner" if node.how == "cross" else node.how
         left, right = self.plan(node.left), self.plan(node.right)
         threshold = self.conf.broadcast_threshold
@@ -290,17 +293,51 @@ def _transform_down_stop(e: Expression, fn) -> Expression:  # type: ignore[no-un
     return e.map_children(lambda c: _transform_down_stop(c, fn))
 
 
-def _equi_key(c: Expression, left_ids: set[int],
-              right_ids: set[int]) -> tuple[Expression, Expression] | None:
-    if not (isinstance(c, BinaryOp) and c.op == "="):
+def _equi_keys(c: Expression, left_ids: set[int],
+               right_ids: set[int]) -> list[tuple[Expression, Expression]] | None:
+    """Hash-join key pairs for an equality between the two sides, or None.
+
+    ``a <=> b`` (null-safe) becomes two pairs, ``(a IS NULL, b IS NULL)`` and the values with
+    nulls replaced by one constant, so that null meets null, as Spark's null-safe join keys.
+    """
+    if not (isinstance(c, BinaryOp) and c.op in {"=", "<=>"}):
         return None
     lrefs, rrefs = c.left.references(), c.right.references()
     if not lrefs or not rrefs:
         return None
     if lrefs <= left_ids and rrefs <= right_ids:
-        return c.left, c.right
-    if lrefs <= right_ids and rrefs <= left_ids:
-        return c.right, c.left
+        left, right = c.left, c.right
+    elif lrefs <= right_ids and rrefs <= left_ids:
+        left, right = c.right, c.left
+    else:
+        return None
+    if c.op == "=":
+        return [(left, right)]
+    filler = _zero_of(left.dtype)
+    if filler is None:
+        return None
+    return [(IsNull(left), IsNull(right)),
+            (Call("coalesce", (left, filler)), Call("coalesce", (right, filler)))]
+
+
+def _zero_of(t: pa.DataType) -> Literal | None:
+    import datetime as dt
+    import decimal
+
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        return Literal(0, t)
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return Literal("", t)
+    if pa.types.is_boolean(t):
+        return Literal(False, t)
+    if pa.types.is_date(t):
+        return Literal(dt.date(1970, 1, 1), t)
+    if pa.types.is_timestamp(t):
+        return Literal(dt.datetime(1970, 1, 1), t)
+    if pa.types.is_decimal(t):
+        return Literal(decimal.Decimal(0), t)
+    if pa.types.is_binary(t):
+        return Literal(b"", t)
     return None
 
 

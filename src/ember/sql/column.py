@@ -169,6 +169,16 @@ class Column:
     def between(self, lower: Any, upper: Any) -> Column:
         return (self >= lower) & (self <= upper)
 
+    # string predicates
+    def like(self, other: str) -> Column:
+        return Column(UnresolvedFunction("like", (self.expr, to_expr(other))))
+
+    def ilike(self, other: str) -> Column:
+        return Column(UnresolvedFunction("ilike", (self.expr, to_expr(other))))
+
+    def rlike(self, other: str) -> Column:
+        return Column(UnresolvedFunction("rlike", (self.expr, to_expr(other))))
+
     # naming and types
     def alias(self, *alias: str, **kwargs: Any) -> Column:
         if len(alias) != 1:

@@ -138,6 +138,13 @@ class DataFrame:
             return self._derive(lambda p: Aggregate((), exprs, p))
         return self._project(exprs)
 
+    def selectExpr(self, *expr: str | list[str]) -> DataFrame:
+        """Select SQL expressions: ``df.selectExpr("a", "b * 2 AS b2", "count(*)")``."""
+        from ember.sql.parser import parse_expression
+
+        texts = list(expr[0]) if len(expr) == 1 and isinstance(expr[0], list) else list(expr)
+        return self.select(*[Column(parse_expression(t)) for t in texts])  # type: ignore[arg-type]
+
     def _project(self, exprs: tuple[Expression, ...]) -> DataFrame:
         index = find_generator(exprs)
         if index is None:
@@ -146,10 +153,11 @@ class DataFrame:
 
     def filter(self, condition: Column | str) -> DataFrame:
         if isinstance(condition, str):
-            msg = ("filter() with a SQL string needs the SQL expression parser, which is not "
-                   "available yet\n\nuse a Column, e.g. df.filter(col('age') > 30)")
-            raise AnalysisException(msg)
-        cond = to_expr(condition)
+            from ember.sql.parser import parse_expression
+
+            cond = parse_expression(condition)
+        else:
+            cond = to_expr(condition)
         return self._derive(lambda p: Filter(cond, p))
 
     where = filter
@@ -325,6 +333,25 @@ class DataFrame:
             exprs += [a for a in right._plan.output if a.expr_id not in rk_ids]
         return joined._derive(lambda p: Project(tuple(exprs), p))
 
+    def _null_safe_match(self, other: DataFrame, how: str) -> DataFrame:
+        """Rows of self that have (semi) or lack (anti) an equal row in other, nulls equal."""
+        if len(self.columns) != len(other.columns):
+            msg = (f"[NUM_COLUMNS_MISMATCH] set operations need inputs with the same number of "
+                   f"columns, got {self.columns} and {other.columns}")
+            raise AnalysisException(msg)
+        right = other._dedup_against(self)
+        conds = [BinaryOp("<=>", a, b)
+                 for a, b in zip(self._plan.output, right._plan.output, strict=True)]
+        return self._derive2(right, lambda lp, rp: Join(lp, rp, how, conjoin(conds)))
+
+    def intersect(self, other: DataFrame) -> DataFrame:
+        """Distinct rows present in both (INTERSECT); nulls compare equal."""
+        return self.distinct()._null_safe_match(other, "left_semi")
+
+    def subtract(self, other: DataFrame) -> DataFrame:
+        """Distinct rows of self absent from other (EXCEPT DISTINCT); nulls compare equal."""
+        return self.distinct()._null_safe_match(other, "left_anti")
+
     def crossJoin(self, other: DataFrame) -> DataFrame:
         return self.join(other, how="cross")
 
@@ -471,7 +498,18 @@ class DataFrame:
         return func(self, *args, **kwargs)
 
     def createOrReplaceTempView(self, name: str) -> None:
-        self.sparkSession._temp_views[name.lower()] = self
+        self.sparkSession.catalog._register(name, self, replace=True, is_global=False)
+
+    def createTempView(self, name: str) -> None:
+        self.sparkSession.catalog._register(name, self, replace=False, is_global=False)
+
+    def createOrReplaceGlobalTempView(self, name: str) -> None:
+        self.sparkSession.catalog._register(name, self, replace=True, is_global=True)
+
+    def createGlobalTempView(self, name: str) -> None:
+        self.sparkSession.catalog._register(name, self, replace=False, is_global=True)
+
+    registerTempTable = createOrReplaceTempView
 
     @property
     def rdd(self) -> Any:

@@ -39,6 +39,13 @@ def _call(name: str, *args: ColumnOrName, distinct: bool = False) -> Column:
     return Column(UnresolvedFunction(name, tuple(name_to_expr(a) for a in args), distinct))
 
 
+def expr(str: str) -> Column:  # noqa: A002
+    """A column from a SQL expression: ``F.expr("price * qty AS total")``."""
+    from ember.sql.parser import parse_expression
+
+    return Column(parse_expression(str))
+
+
 def when(condition: Column, value: Any) -> Column:
     """``CASE WHEN``: chain ``.when(...)`` and finish with ``.otherwise(...)``."""
     return Column(CaseWhen(((to_expr(condition), to_expr(value)),), None))

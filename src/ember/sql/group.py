@@ -49,8 +49,12 @@ class GroupedData:
         return self._aggregate(aggs)
 
     def _aggregate(self, aggs: list[Expression]) -> DataFrame:
+        return self._aggregate_exprs(list(aggs), keys_in_output=True)
+
+    def _aggregate_exprs(self, exprs: list[Expression], *, keys_in_output: bool) -> DataFrame:
+        """Aggregate into ``exprs``, after the grouping columns unless SQL lists them itself."""
         keys = tuple(self._keys)
-        outputs = tuple(keys) + tuple(aggs)
+        outputs = (keys if keys_in_output else ()) + tuple(exprs)
         return self._df._derive(lambda p: Aggregate(keys, outputs, p))
 
     def count(self) -> DataFrame:

@@ -100,7 +100,9 @@ class SparkSession:
         self._conf = conf
         self.conf = RuntimeConfig(conf)
         self._stopped = False
-        self._temp_views: dict[str, DataFrame] = {}
+        from ember.sql.catalog import Catalog
+
+        self.catalog = Catalog(self)
         self._driver: DriverRuntime = DriverRuntime(conf)
 
     @classmethod
@@ -164,12 +166,28 @@ class SparkSession:
         return DataFrame(LocalRelation(attrs, parts), self)
 
     def table(self, tableName: str) -> DataFrame:
-        df = self._temp_views.get(tableName.lower())
-        if df is None:
-            msg = (f"[TABLE_OR_VIEW_NOT_FOUND] the table or view `{tableName}` cannot be found"
-                   f"\n\nknown views: {sorted(self._temp_views)}")
-            raise AnalysisException(msg)
-        return df
+        """A temporary view by name (``global_temp.name`` for a global one)."""
+        db, _, name = tableName.rpartition(".")
+        return self.catalog._lookup(name, db.lower())
+
+    def sql(self, sqlQuery: str, args: dict[str, Any] | None = None, **kwargs: Any) -> DataFrame:
+        """Run a SQL query over temporary views, e.g. ``spark.sql("SELECT * FROM people")``."""
+        from ember.sql.parser import sql
+
+        return sql(self, sqlQuery, args)
+
+    def newSession(self) -> SparkSession:
+        """A session sharing this one's executors and global views, with its own temporary
+        views and SQL settings."""
+        session = SparkSession.__new__(SparkSession)
+        session._conf = self._conf.copy()
+        session.conf = RuntimeConfig(session._conf)
+        session._stopped = False
+        session._driver = self._driver
+        from ember.sql.catalog import Catalog
+
+        session.catalog = Catalog(session)
+        return session
 
     def stop(self) -> None:
         with SparkSession._lock:

@@ -16,6 +16,7 @@ from ember.errors import AnalysisException
 from ember.plan.expressions import (
     AggregateCall,
     Alias,
+    And,
     AttributeReference,
     BinaryOp,
     Call,
@@ -24,7 +25,7 @@ from ember.plan.expressions import (
     Literal,
     to_attribute,
 )
-from ember.plan.logical import Aggregate, LogicalPlan
+from ember.plan.logical import Aggregate, Join, LogicalPlan, Project
 
 # How an outer aggregation combines the inner one's partial result.
 _MERGE = {"sum": "sum", "min": "min", "max": "max", "count": "sum"}
@@ -40,9 +41,7 @@ def rewrite_distinct_aggregates(plan: LogicalPlan) -> LogicalPlan:
             return node
         arg_sets = {c.args for c in distinct}
         if len(arg_sets) > 1:
-            msg = ("aggregations with DISTINCT over different columns in one groupBy are not "
-                   "supported yet\n\ncompute them in separate aggregations and join the results")
-            raise AnalysisException(msg)
+            return _split_by_distinct_arguments(node, calls, rule)
         dargs = next(iter(arg_sets))
         named_keys = [_named(k, k.sql()) for k in node.keys]
         key_by_expr = {_strip(k): k for k in named_keys}
@@ -92,6 +91,53 @@ def rewrite_distinct_aggregates(plan: LogicalPlan) -> LogicalPlan:
         return Aggregate(outer_keys, outer_aggs, inner)
 
     return plan.transform_up(rule)
+
+
+def _split_by_distinct_arguments(node: Aggregate, calls: list[AggregateCall],
+                                 rewrite: Callable[[LogicalPlan], LogicalPlan]) -> LogicalPlan:
+    """Several DISTINCT argument sets: one aggregation per set (and one for the plain
+    aggregates), each rewritten as above, joined on the grouping keys (nulls equal)."""
+    groups: dict[tuple, list[AggregateCall]] = {}
+    for c in dict.fromkeys(calls):
+        groups.setdefault(c.args if c.distinct else (), []).append(c)
+    parts: list[LogicalPlan] = []
+    key_attrs: list[list[AttributeReference]] = []
+    replacements: dict[AggregateCall, Expression] = {}
+    for n, group in enumerate(groups.values()):
+        keys = [Alias(_strip(k), f"_k{i}") for i, k in enumerate(node.keys)]
+        aggs = [Alias(c, f"_a{n}_{j}") for j, c in enumerate(group)]
+        parts.append(rewrite(Aggregate(node.keys, tuple(keys) + tuple(aggs), node.child)))
+        key_attrs.append([to_attribute(k) for k in keys])
+        replacements.update((c, to_attribute(a)) for c, a in zip(group, aggs, strict=True))
+    joined = parts[0]
+    for attrs, part in zip(key_attrs[1:], parts[1:], strict=True):
+        cond = None
+        for a, b in zip(key_attrs[0], attrs, strict=True):
+            eq = BinaryOp("<=>", a, b)
+            cond = eq if cond is None else And(cond, eq)
+        joined = Join(joined, part, "inner" if cond is not None else "cross", cond)
+    key_swap = {_strip(k): a for k, a in zip(node.keys, key_attrs[0], strict=True)}
+
+    def swap(e: Expression) -> Expression:
+        if isinstance(e, AggregateCall):
+            return replacements.get(e, e)
+        if not isinstance(e, Alias | AttributeReference) and e in key_swap:
+            return key_swap[e]
+        if isinstance(e, AttributeReference) and e in key_swap:
+            return key_swap[e]
+        return e
+
+    outputs = tuple(_named_output(a, _swap_top_down(a, swap)) for a in node.aggs)
+    return Project(outputs, joined)
+
+
+def _named_output(original: Expression, new: Expression) -> Expression:
+    """Keep the output id and name of each original column."""
+    if isinstance(original, Alias):
+        return Alias(_strip(new), original.name, original.expr_id)
+    if isinstance(original, AttributeReference):
+        return Alias(new, original.name, original.expr_id) if new is not original else new
+    return new
 
 
 def _strip(e: Expression) -> Expression:
