@@ -40,3 +40,14 @@ class PythonException(EmberException):
 
 class SparkJobError(EmberException):
     """A job was aborted: a stage failed more times than ``spark.task.maxFailures`` allows."""
+
+
+class UnsupportedOperationException(EmberException, NotImplementedError):
+    """A PySpark feature ember does not provide yet."""
+
+
+# PySpark's names for the same exceptions, so programs catching them run unchanged.
+PySparkException = EmberException
+PySparkValueError = IllegalArgumentException
+PySparkTypeError = TypeError
+SparkRuntimeException = SparkJobError

@@ -52,6 +52,16 @@ def parse_seconds(value: str, *, key: str = "") -> float:
     return float(m.group(1)) * _TIME_UNITS[m.group(2).lower()]
 
 
+# Settings given on the command line of `ember submit` (--master, --conf): they apply to every
+# session the program builds, below what the program sets itself, as with spark-submit.
+_submitted: dict[str, str] = {}
+
+
+def set_submitted(settings: dict[str, str]) -> None:
+    _submitted.clear()
+    _submitted.update(settings)
+
+
 class SparkConf:
     """Key-value settings; unset keys fall back to Spark's defaults."""
 
@@ -80,6 +90,8 @@ class SparkConf:
     def get(self, key: str, defaultValue: str | None = None) -> str | None:
         if key in self._values:
             return self._values[key]
+        if key in _submitted:
+            return _submitted[key]
         if defaultValue is not None:
             return defaultValue
         return DEFAULTS.get(key)

@@ -120,8 +120,12 @@ class DataFrame:
         try:
             return Column(self._attr(name))
         except AnalysisException:
-            msg = (f"'DataFrame' object has no attribute '{name}'\n\n"
-                   f"the columns are {self.columns}")
+            if name in _PYSPARK_DATAFRAME_API:
+                msg = (f"DataFrame.{name} is not supported by ember yet\n\n"
+                       "see docs/compat.md for what is supported")
+            else:
+                msg = (f"'DataFrame' object has no attribute '{name}'\n\n"
+                       f"the columns are {self.columns}")
             raise AttributeError(msg) from None
 
     def __repr__(self) -> str:
@@ -488,6 +492,23 @@ class DataFrame:
             "", physical_text, "",
         ])
 
+    def cache(self) -> DataFrame:
+        """Accepted for compatibility; nothing is cached yet, so actions recompute the plan."""
+        return self
+
+    def persist(self, storageLevel: Any = None) -> DataFrame:
+        """Accepted for compatibility; nothing is cached yet, so actions recompute the plan."""
+        return self
+
+    def unpersist(self, blocking: bool = False) -> DataFrame:
+        return self
+
+    @property
+    def storageLevel(self) -> Any:
+        from ember.core.storagelevel import StorageLevel
+
+        return StorageLevel(False, False, False, False, 1)
+
     @property
     def write(self) -> DataFrameWriter:
         from ember.sql.readwriter import DataFrameWriter
@@ -548,3 +569,21 @@ def _sort_orders(cols: Sequence[Any], ascending: bool | list[bool]) -> tuple[Sor
         else:
             orders.append(SortOrder(e, asc, None))
     return tuple(orders)
+
+
+# Names of PySpark's DataFrame API, so a missing one is reported as unsupported rather than as
+# an unknown column.
+_PYSPARK_DATAFRAME_API = frozenset("""
+agg alias approxQuantile cache checkpoint coalesce colRegex collect columns corr count cov
+createGlobalTempView createOrReplaceGlobalTempView createOrReplaceTempView createTempView
+crossJoin crosstab cube describe distinct drop dropDuplicates dropDuplicatesWithinWatermark
+drop_duplicates dropna dtypes exceptAll explain fillna filter first foreach foreachPartition
+freqItems groupBy groupby head hint inputFiles intersect intersectAll isEmpty isLocal
+isStreaming join limit localCheckpoint mapInArrow mapInPandas melt na observe offset orderBy
+pandas_api persist printSchema randomSplit rdd registerTempTable repartition
+repartitionByRange replace rollup sameSemantics sample sampleBy schema select selectExpr
+semanticHash show sort sortWithinPartitions sparkSession stat storageLevel subtract summary
+tail take to toDF toJSON toLocalIterator toPandas transform union unionAll unionByName
+unpersist unpivot where withColumn withColumnRenamed withColumns withColumnsRenamed
+withMetadata withWatermark write writeStream writeTo mergeInto lateralJoin toArrow
+""".split())

@@ -232,3 +232,11 @@ def round(col: ColumnOrName, scale: int = 0) -> Column:  # noqa: A001
 def bround(col: ColumnOrName, scale: int = 0) -> Column:
     """Round to ``scale`` decimal places, halves to even (banker's rounding)."""
     return Column(UnresolvedFunction("bround", (name_to_expr(col), to_expr(scale))))
+
+
+def __getattr__(name: str) -> Any:
+    # A PySpark function ember lacks: say so, rather than a bare AttributeError.
+    if name.startswith("__"):
+        raise AttributeError(name)
+    msg = f"pyspark.sql.functions.{name} is not supported by ember yet\n\nsee docs/compat.md"
+    raise AttributeError(msg)

@@ -1,0 +1,108 @@
+"""The ``ember`` command.
+
+- ``ember submit app.py [args]``: run a PySpark program on ember, unchanged, with
+  ``--master``, ``--conf k=v``, ``--name`` and ``--py-files`` as spark-submit takes them.
+- ``ember executor``: run an executor process (started by drivers, not by hand).
+- ``ember version``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import runpy
+import sys
+import traceback
+from pathlib import Path
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from ember.compat import pyspark_alias
+    from ember.core.conf import set_submitted
+
+    app = Path(args.app)
+    if not app.is_file():
+        print(f"ember submit: no such file: {app}\n\npass the path of a Python program",
+              file=sys.stderr)
+        return 2
+    settings: dict[str, str] = {}
+    for pair in args.conf or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            print(f"ember submit: --conf takes key=value, got {pair!r}", file=sys.stderr)
+            return 2
+        settings[key.strip()] = value.strip()
+    if args.master:
+        settings["spark.master"] = args.master
+    if args.name:
+        settings["spark.app.name"] = args.name
+    set_submitted(settings)
+    extra_paths = [str(Path(p).resolve()) for p in (args.py_files or "").split(",") if p]
+    # Executors are started from this process's environment, so they see the files too.
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        extra_paths + [str(app.resolve().parent)] + [p for p in [os.environ.get("PYTHONPATH")]
+                                                      if p])
+    sys.path[:0] = extra_paths + [str(app.resolve().parent)]
+    pyspark_alias.install()
+    sys.argv = [str(app), *args.args]
+    try:
+        runpy.run_path(str(app), run_name="__main__")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:  # the program's own error: report it like python would
+        traceback.print_exc()
+        return 1
+    finally:
+        _stop_sessions()
+        pyspark_alias.uninstall()
+    return 0
+
+
+def _stop_sessions() -> None:
+    from ember.sql.session import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()
+
+
+def _executor(_: argparse.Namespace) -> int:
+    from ember.executor.server import main
+
+    main()
+    return 0
+
+
+def _version(_: argparse.Namespace) -> int:
+    from importlib.metadata import version
+
+    print(f"ember {version('ember')}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ember", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    submit = sub.add_parser("submit", help="run a PySpark program on ember")
+    submit.add_argument("--master", help="local, local[N] or local[*] (default local[*])")
+    submit.add_argument("--conf", action="append", metavar="KEY=VALUE",
+                        help="a Spark setting; repeat for several")
+    submit.add_argument("--name", help="the application name (spark.app.name)")
+    submit.add_argument("--py-files", help="comma-separated .py/.zip files for the program")
+    submit.add_argument("app", help="the program's main file")
+    submit.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the program")
+    submit.set_defaults(func=_submit)
+    sub.add_parser("executor", help="run an executor (started by a driver)").set_defaults(
+        func=_executor)
+    sub.add_parser("version", help="print the version").set_defaults(func=_version)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    sys.exit(args.func(args))
+
+
+if __name__ == "__main__":
+    main()

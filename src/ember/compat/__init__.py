@@ -1,0 +1,1 @@
+"""Running programs written against ``pyspark`` on ember, unchanged."""
