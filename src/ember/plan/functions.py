@@ -133,9 +133,27 @@ def _round(mode: str) -> Kernel:
         digits = rest[0][0].as_py() if rest and len(rest[0]) else 0
         if pa.types.is_integer(values.type) and digits >= 0:
             return values
+        if pa.types.is_floating(values.type):
+            return _round_printed(values, digits, mode)
         return pc.round(values, ndigits=digits, round_mode=mode)
 
     return kernel
+
+
+def _round_printed(values: pa.Array, digits: int, mode: str) -> pa.Array:
+    """Spark rounds the decimal Java prints for a double (Scala's ``BigDecimal(d)``), not its
+    binary value: round(1.005, 2) is 1.01, though 1.005 is stored as 1.00499999999999989...
+
+    The shortest printed form, parsed as a decimal, is exact for every finite double below
+    1e17; larger ones are whole numbers already, and NaN and infinities stay as they are.
+    """
+    printable = pc.and_(pc.is_finite(values), pc.less(pc.abs(values), 1e17))
+    text = pc.cast(pc.cast(pc.if_else(printable, values, 0.0), pa.float64()), pa.string())
+    exact = pc.round(pc.cast(text, pa.decimal128(38, 20), safe=False), ndigits=digits,
+                     round_mode=mode)
+    # Through text again: parsing rounds correctly, Arrow's decimal-to-double cast does not.
+    rounded = pc.cast(pc.cast(pc.cast(exact, pa.string()), pa.float64()), values.type)
+    return pc.if_else(printable, rounded, pc.round(values, ndigits=digits, round_mode=mode))
 
 
 # Spark's round is HALF_UP (away from zero at .5); bround is HALF_EVEN.
