@@ -120,7 +120,9 @@ def make_events(rng: np.random.Generator) -> pa.Table:
     })
 
 
-SPECIAL_DOUBLES = [float("nan"), -0.0, 0.0, float("inf"), float("-inf"), 1.5, -2.25, 1e300]
+# Besides NaN, zeros and infinities: decimals stored just below or above a rounding tie.
+SPECIAL_DOUBLES = [float("nan"), -0.0, 0.0, float("inf"), float("-inf"), 1.5, -2.25, 1e300,
+                   1.005, 2.675, -0.285, 0.125]
 
 
 def make_floats(rng: np.random.Generator, n: int = 200) -> pa.Table:
