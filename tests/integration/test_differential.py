@@ -404,6 +404,22 @@ PROJECTIONS = [
              "o_id", F.concat(col("o_date"), F.lit(" "), col("flag"), col("qty")).alias("s")),
          "SELECT o_id, CAST(o_date AS VARCHAR) || ' ' || CAST(flag AS VARCHAR) "
          "|| CAST(qty AS VARCHAR) AS s FROM orders"),
+    # Spark's rlike finds the pattern anywhere in the text, as DuckDB's regexp_matches.
+    Case("like_ilike_and_rlike",
+         lambda t: t.orders.select(
+             "o_id", col("status").like("%ship%").alias("l1"),
+             col("status").like("_ending").alias("l2"), col("status").ilike("pEND%").alias("i"),
+             col("code").rlike("^[+-]?[0-9]+$").alias("r1"), col("code").rlike("[a-z]").alias("r2")),
+         "SELECT o_id, status LIKE '%ship%' AS l1, status LIKE '_ending' AS l2, "
+         "status ILIKE 'pEND%' AS i, regexp_matches(code, '^[+-]?[0-9]+$') AS r1, "
+         "regexp_matches(code, '[a-z]') AS r2 FROM orders"),
+    Case("explode_split_gives_one_row_per_part",
+         lambda t: t.orders.select("o_id", F.explode(F.split("datestr", "-"))),
+         "SELECT o_id, unnest(string_split(datestr, '-')) AS col FROM orders"),
+    Case("explode_outer_keeps_rows_without_parts",
+         lambda t: t.orders.select("o_id", F.explode_outer(F.split("datestr", "-"))),
+         "SELECT o_id, unnest(CASE WHEN datestr IS NULL THEN [NULL] "
+         "ELSE string_split(datestr, '-') END) AS col FROM orders"),
     Case("filter_chain_keeps_rows_where_every_condition_is_true",
          lambda t: t.orders.filter(col("qty") > 0).filter(col("price") < 300)
          .filter(col("status") != "cancelled").filter(col("flag") | col("o_date").isNull())
