@@ -933,9 +933,7 @@ SPECIAL_FLOATS = [
          "SELECT f_id, x FROM floats ORDER BY x ASC NULLS LAST, f_id", ordered=True),
     Case("order_by_double_descending_puts_nan_first",
          lambda t: t.floats.select("f_id", "x").orderBy(F.desc("x"), "f_id"),
-         "SELECT f_id, x FROM floats ORDER BY x DESC NULLS LAST, f_id", ordered=True,
-         xfail="sort keys go to pyarrow's sort_indices, which places NaN after every number in "
-               "descending order too (exec/sorting.py order_indices)"),
+         "SELECT f_id, x FROM floats ORDER BY x DESC NULLS LAST, f_id", ordered=True),
 ]
 
 CASES = (PROJECTIONS + AGGREGATES + ORDERING + JOINS + SET_OPERATIONS + MULTI_STAGE

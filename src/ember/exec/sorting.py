@@ -34,6 +34,11 @@ def order_indices(keys: Sequence[pa.Array], orders: Sequence[SortOrder],
             columns[f"n{i}"] = pc.is_null(values)
             nulls_order = "descending" if order.effective_nulls_first else "ascending"
             sort_keys.append((f"n{i}", nulls_order, "at_end"))
+        if pa.types.is_floating(values.type):
+            # Spark orders NaN above every number; pyarrow puts it last in both directions.
+            columns[f"nan{i}"] = pc.fill_null(pc.is_nan(values), False)
+            sort_keys.append((f"nan{i}", "ascending" if order.ascending else "descending",
+                              "at_end"))
         columns[f"k{i}"] = values
         sort_keys.append((f"k{i}", "ascending" if order.ascending else "descending", "at_end"))
     if tiebreak is not None:
