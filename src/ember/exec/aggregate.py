@@ -9,7 +9,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -18,6 +20,7 @@ from ember.exec.expr_eval import evaluate, normalize_floats
 from ember.exec.operators import PhysicalOp, _expr_str, rebatch, table_batches
 from ember.plan import aggregates
 from ember.plan.expressions import AggregateCall, AttributeReference, Expression, Literal
+from ember.plan.grouped_aggregates import Groups
 
 PARTIAL_CHUNK_ROWS = 1 << 20
 
@@ -25,6 +28,8 @@ PARTIAL_CHUNK_ROWS = 1 << 20
 def state_types(agg: AggregateCall) -> list[pa.DataType]:
     """Types of the partial-state columns of ``agg``."""
     spec = aggregates.lookup(agg.name)
+    if spec.grouped is not None:
+        return spec.grouped.state_types([a.dtype for a in agg.args[:spec.grouped.value_args]])
     arg_type = agg.args[0].dtype if agg.args else pa.int64()
     input_type = spec.input_type(arg_type)
     out = []
@@ -41,10 +46,20 @@ def _arg_values(agg: AggregateCall, batch: pa.Table) -> pa.Array:
     return pc.if_else(valid, pa.scalar(1, pa.int64()), pa.scalar(None, pa.int64()))
 
 
+def _params(agg: AggregateCall, value_args: int) -> tuple[Any, ...]:
+    """The values of a grouped aggregate's literal arguments (folded if not yet literals)."""
+    one_row = pa.table({"_": pa.array([0])})
+    return tuple(evaluate(a, one_row)[0].as_py() for a in agg.args[value_args:])
+
+
 def _arg_columns(aggs: Sequence[AggregateCall], batch: pa.Table) -> dict[str, pa.Array]:
     cols: dict[str, pa.Array] = {}
     for j, agg in enumerate(aggs):
         spec = aggregates.lookup(agg.name)
+        if spec.grouped is not None:
+            for i, arg in enumerate(agg.args[:spec.grouped.value_args]):
+                cols[f"_a{j}_{i}"] = evaluate(arg, batch)
+            continue
         values = _arg_values(agg, batch)
         target = spec.input_type(values.type)
         if spec.prepare is not None:
@@ -85,29 +100,64 @@ class HashAggregateExec(PhysicalOp):
         funcs = ", ".join(f"{self.mode}_{a.sql()}" for a in self.aggs)
         return f"HashAggregate(keys={_expr_str(self.keys)}, functions=[{funcs}])"
 
-    def _state_steps(self, *, merge: bool) -> list[tuple[str, str, object]]:
-        """(column, arrow aggregation, options) for each state column."""
+    def _state_steps(self, *, merge: bool) -> list[tuple[int, str, str, object]]:
+        """(state index, column, arrow aggregation, options) of each state column computed by
+        an Arrow hash aggregation."""
         steps = []
         k = 0
         for j, agg in enumerate(self.aggs):
             spec = aggregates.lookup(agg.name)
+            if spec.grouped is not None:
+                k += len(state_types(agg))
+                continue
             for step, opts in spec.merge if merge else spec.partial:
                 column = self.state_attrs[k].key if merge else f"_a{j}"
-                steps.append((column, step, opts))
+                steps.append((k, column, step, opts))
                 k += 1
         return steps
 
     def _grouped(self, table: pa.Table, key_names: list[str], *, merge: bool) -> pa.Table:
         steps = self._state_steps(merge=merge)
-        result = table.group_by(key_names, use_threads=False).aggregate(
-            [(c, s, o) if o is not None else (c, s) for c, s, o in steps])
+        aggregations: list[tuple[Any, ...]] = [
+            (c, s, o) if o is not None else (c, s) for _, c, s, o in steps]
+        by_ids = any(aggregates.lookup(a.name).grouped is not None for a in self.aggs)
+        if by_ids and key_names:
+            table = table.append_column("__row", pa.array(np.arange(table.num_rows)))
+            aggregations.append(("__row", "list"))
+        result = table.group_by(key_names, use_threads=False).aggregate(aggregations)
+        states: list[Any] = [None] * len(self.state_attrs)
+        for k, c, s, _ in steps:
+            states[k] = result.column(f"{c}_{s}")
+        if by_ids:
+            groups = (_group_ids(result.column("__row_list"), table.num_rows) if key_names
+                      else Groups(np.zeros(table.num_rows, dtype=np.int64), 1))
+            self._grouped_states(table, groups, states, merge=merge)
         columns = [result.column(n) for n in key_names]
-        for i, (c, s, _) in enumerate(steps):
-            col = result.column(f"{c}_{s}")
-            target = self.state_attrs[i].dtype
-            columns.append(col.cast(target) if col.type != target else col)
+        for col, attr in zip(states, self.state_attrs, strict=True):
+            columns.append(col.cast(attr.dtype) if col.type != attr.dtype else col)
         names = key_names + [a.key for a in self.state_attrs]
         return pa.Table.from_arrays(columns, names=names)
+
+    def _grouped_states(self, table: pa.Table, groups: Groups, states: list[Any], *,
+                        merge: bool) -> None:
+        """Fill in the states of the aggregates computed over group ids."""
+        k = 0
+        for j, agg in enumerate(self.aggs):
+            spec = aggregates.lookup(agg.name)
+            n = len(state_types(agg))
+            if spec.grouped is not None:
+                kernels = spec.grouped
+                params = _params(agg, kernels.value_args)
+                if merge:
+                    inputs = [table.column(self.state_attrs[k + i].key).combine_chunks()
+                              for i in range(n)]
+                    out = kernels.merge(inputs, groups, params)
+                else:
+                    inputs = [table.column(f"_a{j}_{i}").combine_chunks()
+                              for i in range(kernels.value_args)]
+                    out = kernels.partial(inputs, groups, params)
+                states[k:k + n] = out
+            k += n
 
     def execute(self, ctx: TaskContext, partition: int) -> Iterator[pa.RecordBatch]:
         if self.mode == "partial":
@@ -144,11 +194,15 @@ class HashAggregateExec(PhysicalOp):
         k = 0
         for agg, attr in zip(self.aggs, self.agg_attrs, strict=True):
             spec = aggregates.lookup(agg.name)
-            n = len(spec.merge)
+            n = len(state_types(agg))
             states = [merged.column(self.state_attrs[k + i].key).combine_chunks()
                       for i in range(n)]
             k += n
-            columns.append(spec.finish(states, attr.dtype))
+            if spec.grouped is not None:
+                params = _params(agg, spec.grouped.value_args)
+                columns.append(spec.grouped.finish(states, attr.dtype, params))
+            else:
+                columns.append(spec.finish(states, attr.dtype))
         out = pa.Table.from_arrays(columns, names=key_names + [a.key for a in self.agg_attrs])
         yield from table_batches(out)
 
@@ -158,3 +212,13 @@ class HashAggregateExec(PhysicalOp):
             value = aggregates.lookup(agg.name).empty_value
             arrays.append(pa.array([value], attr.dtype))
         return pa.RecordBatch.from_arrays(arrays, names=[a.key for a in self.agg_attrs])
+
+
+def _group_ids(rows: pa.ChunkedArray | pa.Array, num_rows: int) -> Groups:
+    """The group of every input row, from the per-group lists of row numbers."""
+    lists = rows.combine_chunks() if isinstance(rows, pa.ChunkedArray) else rows
+    lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False).astype(np.int64)
+    ids = np.empty(num_rows, dtype=np.int64)
+    ids[pc.list_flatten(lists).to_numpy(zero_copy_only=False)] = np.repeat(
+        np.arange(len(lists)), lengths)
+    return Groups(ids, len(lists))

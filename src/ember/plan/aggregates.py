@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -23,6 +23,9 @@ import pyarrow.compute as pc
 
 from ember.errors import AnalysisException
 from ember.plan.typesys import is_numeric
+
+if TYPE_CHECKING:
+    from ember.plan.grouped_aggregates import GroupedKernels
 
 # (arrow aggregation name, options) applied to one column
 Step = tuple[str, Any]
@@ -41,6 +44,15 @@ class AggregateSpec:
     empty_value: Any = None
     # Turns input values into ``input_type`` values; a plain cast when not given.
     prepare: Callable[[pa.Array, pa.DataType], pa.Array] | None = None
+    # The call's text from the arguments' texts, where Spark's is not ``name(a, b)``.
+    sql: Callable[[list[str]], str] | None = None
+    # Aggregates that need more than Arrow's hash aggregations (several inputs, sorted values,
+    # numerically stable moments) compute their states over group ids instead of ``partial``
+    # and ``merge`` steps; see :class:`GroupedKernels`.
+    grouped: GroupedKernels | None = None
+
+    def call_sql(self, args: list[str]) -> str:
+        return self.sql(args) if self.sql is not None else f"{self.name}({', '.join(args)})"
 
 
 _SUM_OPTS = pc.ScalarAggregateOptions(skip_nulls=True, min_count=1)
@@ -65,6 +77,10 @@ def lookup(name: str) -> AggregateSpec:
 
 def exists(name: str) -> bool:
     return name.lower() in _REGISTRY
+
+
+# Aggregates over group ids (collect_list, stddev, corr, percentiles...) register on import.
+from ember.plan import grouped_aggregates  # noqa: E402, F401
 
 
 def _identity_cast(states: Sequence[pa.Array], result: pa.DataType) -> pa.Array:

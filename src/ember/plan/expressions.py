@@ -515,7 +515,7 @@ class Call(Expression):
         return functions.lookup(self.name).deterministic and super().deterministic
 
     def sql(self) -> str:
-        return f"{self.name}({', '.join(a.sql() for a in self.args)})"
+        return _call_sql(self.name, self.args, distinct=False)
 
 
 @dataclass(frozen=True)
@@ -531,8 +531,22 @@ class UnresolvedFunction(Expression):
         return False
 
     def sql(self) -> str:
-        d = "DISTINCT " if self.distinct else ""
-        return f"{self.name}({d}{', '.join(a.sql() for a in self.args)})"
+        return _call_sql(self.name, self.args, distinct=self.distinct)
+
+
+def _call_sql(name: str, args: tuple[Expression, ...], *, distinct: bool) -> str:
+    """A function call's text as Spark writes it: the registries know the functions whose text
+    is not ``name(args)`` (``SQRT(x)``, ``first(x)`` without its ignore-nulls flag)."""
+    from ember.plan import aggregates, functions
+
+    texts = [a.sql() for a in args]
+    if not distinct:
+        if functions.exists(name):
+            return functions.lookup(name).call_sql(texts)
+        if aggregates.exists(name):
+            return aggregates.lookup(name).call_sql(texts)
+    d = "DISTINCT " if distinct else ""
+    return f"{name}({d}{', '.join(texts)})"
 
 
 @dataclass(frozen=True)
@@ -558,9 +572,7 @@ class AggregateCall(Expression):
         return False
 
     def sql(self) -> str:
-        d = "DISTINCT " if self.distinct else ""
-        args = ", ".join(a.sql() for a in self.args)
-        return f"{self.name}({d}{args})"
+        return _call_sql(self.name, self.args, distinct=self.distinct)
 
 
 @dataclass(frozen=True)
