@@ -73,5 +73,5 @@ def test_etl_report_matches_pandas(spark, tmp_path: Path) -> None:  # type: igno
     # The report was written as parquet files with Spark's layout.
     files = sorted(p.name for p in (tmp_path / "report").iterdir())
     assert "_SUCCESS" in files
-    assert all(re.fullmatch(r"part-\d{5}-[0-9a-f]+\.snappy\.parquet", f)
+    assert all(re.fullmatch(r"part-\d{5}-[0-9a-f]+-c000\.snappy\.parquet", f)
                for f in files if f != "_SUCCESS")

@@ -32,10 +32,10 @@ import pyarrow as pa
 from ember import rpc
 from ember.core.conf import SparkConf
 from ember.errors import IllegalArgumentException, SparkJobError
+from ember.exec.file_writer import FileWriteSink
 from ember.exec.operators import BroadcastReadExec, PhysicalOp, schema_of
 from ember.exec.sorting import SampleKeysExec, compute_bounds
 from ember.exec.task import (
-    ParquetWriteSink,
     RangePartitioning,
     ResultSink,
     Sink,
@@ -189,10 +189,9 @@ class DriverRuntime:
             return schema.empty_table()
         return pa.concat_tables([t.cast(schema) if t.schema != schema else t for t in tables])
 
-    def write_parquet(self, plan: LogicalPlan, path: str, *, names: list[str], job_tag: str,
-                      compression: str) -> list[str]:
+    def write_files(self, plan: LogicalPlan, sink: FileWriteSink) -> list[str]:
+        """Run ``plan`` with every task writing its rows as files; the paths written."""
         root = self.physical_plan(self.optimize(plan))
-        sink = ParquetWriteSink(path, job_tag, tuple(names), compression)
         outcomes = self.run_job(root, sink)
         return [f for o in outcomes for f in o.files]
 

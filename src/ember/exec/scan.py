@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -55,12 +56,22 @@ def list_files(paths: Sequence[str]) -> list[str]:
     return out
 
 
-def plan_splits(fmt: str, files: Sequence[str]) -> list[tuple[str, tuple[int, ...] | None]]:
-    """Split files into partitions of up to ``MAX_SPLIT_BYTES`` (parquet by row groups)."""
-    splits: list[tuple[str, tuple[int, ...] | None]] = []
+Split = tuple[str, tuple[int, ...] | None, tuple[Any, ...]]
+
+
+def plan_splits(fmt: str, files: Sequence[str], roots: Sequence[str] = (),
+                partitions: Sequence[tuple[str, pa.DataType]] = ()) -> list[Split]:
+    """Split files into partitions of up to ``MAX_SPLIT_BYTES`` (parquet by row groups).
+
+    Each split carries the values of the file's ``col=value`` directories, one per
+    partition column, typed.
+    """
+    splits: list[Split] = []
     for f in files:
+        raw = partition_values(roots, f)
+        values = tuple(_typed(raw.get(name), t) for name, t in partitions)
         if fmt != "parquet":
-            splits.append((f, None))
+            splits.append((f, None, values))
             continue
         meta = pq.ParquetFile(f).metadata
         group: list[int] = []
@@ -68,12 +79,73 @@ def plan_splits(fmt: str, files: Sequence[str]) -> list[tuple[str, tuple[int, ..
         for rg in range(meta.num_row_groups):
             rg_size = meta.row_group(rg).total_byte_size
             if group and size + rg_size > MAX_SPLIT_BYTES:
-                splits.append((f, tuple(group)))
+                splits.append((f, tuple(group), values))
                 group, size = [], 0
             group.append(rg)
             size += rg_size
-        splits.append((f, tuple(group)))
+        splits.append((f, tuple(group), values))
     return splits
+
+
+# Spark's directory name for a null partition value.
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+
+
+def partition_values(roots: Sequence[str], file: str) -> dict[str, str | None]:
+    """The ``col=value`` directories between the root the file was found under and it."""
+    from urllib.parse import unquote
+
+    path = Path(file).resolve()
+    for root in roots:
+        base = Path(root).resolve()
+        if base in path.parents:
+            out: dict[str, str | None] = {}
+            for part in path.relative_to(base).parts[:-1]:
+                name, sep, value = part.partition("=")
+                if sep and name:
+                    text = unquote(value)
+                    out[unquote(name)] = None if text == NULL_PARTITION else text
+            return out
+    return {}
+
+
+def discover_partitions(roots: Sequence[str], files: Sequence[str]) -> list[tuple[str, pa.DataType]]:
+    """Partition columns and their types, inferred from the directory values as Spark does:
+    int, bigint, double, date, else string."""
+    names: list[str] = []
+    values: dict[str, list[str]] = {}
+    for f in files:
+        for name, value in partition_values(roots, f).items():
+            if name not in values:
+                names.append(name)
+                values[name] = []
+            if value is not None:
+                values[name].append(value)
+    return [(n, _infer_partition_type(values[n])) for n in names]
+
+
+def _infer_partition_type(texts: list[str]) -> pa.DataType:
+    import datetime as dt
+    import re
+
+    if not texts:
+        return pa.string()
+    if all(re.fullmatch(r"-?\d+", t) for t in texts):
+        return pa.int32() if all(-(2**31) <= int(t) < 2**31 for t in texts) else pa.int64()
+    if all(re.fullmatch(r"-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", t) for t in texts):
+        return pa.float64()
+    try:
+        for t in texts:
+            dt.date.fromisoformat(t)
+        return pa.date32()
+    except ValueError:
+        return pa.string()
+
+
+def _typed(text: str | None, t: pa.DataType) -> Any:
+    if text is None:
+        return None
+    return pa.scalar(text).cast(t).as_py()
 
 
 def csv_options(options: dict[str, str], schema: pa.Schema | None) -> tuple:
@@ -130,6 +202,10 @@ def read_text(path: str) -> pa.Table:
     """One row per line, in a string column ``value`` (Spark's text source)."""
     with open(path, "rb") as f:
         data = f.read()
+    if path.endswith(".gz"):
+        import gzip
+
+        data = gzip.decompress(data)
     if not data:
         return pa.table({"value": pa.array([], pa.string())})
     text = data.decode("utf-8", errors="replace")
@@ -177,12 +253,13 @@ def to_arrow_filter(expr: Expression) -> pc.Expression | None:
 @dataclass(frozen=True, eq=False)
 class FileScanExec(PhysicalOp):
     fmt: str
-    splits: tuple[tuple[str, tuple[int, ...] | None], ...]
+    splits: tuple[Split, ...]
     file_schema: pa.Schema
     attrs: tuple[AttributeReference, ...]
     arrow_filter: pc.Expression | None
     options: tuple[tuple[str, str], ...]
     pushed: str = ""
+    partition_names: tuple[str, ...] = ()
 
     @property
     def output(self) -> list[AttributeReference]:
@@ -201,9 +278,10 @@ class FileScanExec(PhysicalOp):
     def execute(self, ctx: TaskContext, partition: int) -> Iterator[pa.RecordBatch]:
         if not self.splits:
             return
-        path, row_groups = self.splits[partition]
-        names = [a.name for a in self.attrs]
-        keys = [a.key for a in self.attrs]
+        path, row_groups, part_values = self.splits[partition]
+        file_attrs = [a for a in self.attrs if a.name not in self.partition_names]
+        # Reading no column would lose the row count; read one and drop it.
+        names = [a.name for a in file_attrs] or self.file_schema.names[:1]
         if self.fmt == "parquet":
             # pyarrow needs an explicit filesystem to build a fragment from a path string.
             fragment = ds.ParquetFileFormat().make_fragment(
@@ -213,7 +291,7 @@ class FileScanExec(PhysicalOp):
             for b in batches:
                 if b.num_rows:
                     ctx.metrics.input_rows += b.num_rows
-                    yield self._conform(b, keys)
+                    yield self._conform(b, file_attrs, part_values)
             return
         opts = dict(self.options)
         if self.fmt == "csv":
@@ -227,9 +305,21 @@ class FileScanExec(PhysicalOp):
             table = table.filter(self.arrow_filter)
         ctx.metrics.input_rows += table.num_rows
         for b in table_batches(table):
-            yield self._conform(b, keys)
+            yield self._conform(b, file_attrs, part_values)
 
-    def _conform(self, batch: pa.RecordBatch, keys: list[str]) -> pa.RecordBatch:
-        arrays = [col if col.type == a.dtype else col.cast(a.dtype)
-                  for col, a in zip(batch.columns, self.attrs, strict=True)]
-        return pa.RecordBatch.from_arrays(arrays, names=keys)
+    def _conform(self, batch: pa.RecordBatch, file_attrs: list[AttributeReference],
+                 part_values: tuple[Any, ...]) -> pa.RecordBatch:
+        """Batch columns in output order and types, with the partition values as constants."""
+        read = {a.expr_id: batch.column(i) for i, a in enumerate(file_attrs)}
+        n = batch.num_rows
+        arrays = []
+        for a in self.attrs:
+            if a.expr_id in read:
+                col = read[a.expr_id]
+                arrays.append(col if col.type == a.dtype else col.cast(a.dtype))
+            else:
+                value = part_values[self.partition_names.index(a.name)]
+                nulls = pa.nulls(n, a.dtype)
+                arrays.append(nulls if value is None else pc.fill_null(
+                    nulls, pa.scalar(value, a.dtype)))
+        return pa.RecordBatch.from_arrays(arrays, names=[a.key for a in self.attrs])

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import io
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ember.exec import hashing
 from ember.exec.context import TaskContext
 from ember.exec.expr_eval import evaluate
+from ember.exec.file_writer import FileWriteSink, write_files
 from ember.exec.operators import PhysicalOp, schema_of
 from ember.exec.shuffle_files import ShuffleWriter
 from ember.plan.expressions import Expression, SortOrder
@@ -62,7 +60,20 @@ class RangePartitioning:
         return f"rangepartitioning({_expr_str(self.orders)[1:-1]}, {self.num_partitions})"
 
 
-Partitioning = HashPartitioning | RoundRobinPartitioning | SinglePartition | RangePartitioning
+@dataclass(frozen=True)
+class PartitionIdPartitioning:
+    """Each row names its reduce partition in the int ``column``, computed upstream (the RDD
+    layer derives it from a portable hash of Python keys, or from a range of sampled keys)."""
+
+    column: str
+    num_partitions: int
+
+    def describe(self) -> str:
+        return f"partitionidpartitioning({self.column}, {self.num_partitions})"
+
+
+Partitioning = (HashPartitioning | RoundRobinPartitioning | SinglePartition | RangePartitioning
+                | PartitionIdPartitioning)
 
 
 @dataclass(frozen=True)
@@ -76,17 +87,7 @@ class ResultSink:
     """Return the task's rows to the driver as one Arrow IPC stream."""
 
 
-@dataclass(frozen=True)
-class ParquetWriteSink:
-    """Write the task's rows as one parquet part file under ``directory``."""
-
-    directory: str
-    job_tag: str
-    names: tuple[str, ...]
-    compression: str = "snappy"
-
-
-Sink = ShuffleSink | ResultSink | ParquetWriteSink
+Sink = ShuffleSink | ResultSink | FileWriteSink
 
 
 @dataclass
@@ -118,8 +119,8 @@ def run_task(desc: TaskDescription, ctx: TaskContext) -> TaskOutcome:
     if isinstance(sink, ShuffleSink):
         sizes = write_shuffle(batches, desc, sink, ctx)
         return TaskOutcome(sizes=tuple(sizes), metrics=ctx.metrics.as_dict())
-    if isinstance(sink, ParquetWriteSink):
-        files = write_parquet(batches, desc, sink, ctx)
+    if isinstance(sink, FileWriteSink):
+        files = write_files(batches, desc.partition, sink, ctx, schema_of(desc.root.output))
         return TaskOutcome(files=files, metrics=ctx.metrics.as_dict())
     return TaskOutcome(result=encode_result(batches, desc, ctx), metrics=ctx.metrics.as_dict())
 
@@ -153,6 +154,9 @@ def partition_ids(batch: pa.RecordBatch, partitioning: Partitioning, row_offset:
             raise RuntimeError(msg)
         keys = [evaluate(o.child, batch) for o in partitioning.orders]
         return range_partition_ids(keys, partitioning.orders, partitioning.bounds)
+    if isinstance(partitioning, PartitionIdPartitioning):
+        column = batch.column(partitioning.column)
+        return column.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
     if isinstance(partitioning, RoundRobinPartitioning):
         # Spark starts each map task's round robin at a position derived from its partition.
         start = (seed_partition * 7919 + row_offset) % n
@@ -177,22 +181,3 @@ def write_shuffle(batches: Iterator[pa.RecordBatch], desc: TaskDescription, sink
     sizes = writer.commit()
     ctx.metrics.shuffle_write_bytes += sum(sizes)
     return list(sizes)
-
-
-def write_parquet(batches: Iterator[pa.RecordBatch], desc: TaskDescription,
-                  sink: ParquetWriteSink, ctx: TaskContext) -> tuple[str, ...]:
-    directory = Path(sink.directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    name = f"part-{desc.partition:05d}-{sink.job_tag}.{sink.compression}.parquet"
-    schema = pa.schema([pa.field(n, f.type) for n, f in
-                        zip(sink.names, schema_of(desc.root.output), strict=True)])
-    tmp = directory / f".{name}.{uuid.uuid4().hex}.tmp"
-    rows = 0
-    with pq.ParquetWriter(tmp, schema, compression=sink.compression) as writer:
-        for b in batches:
-            if b.num_rows:
-                writer.write_batch(pa.RecordBatch.from_arrays(b.columns, schema=schema))
-                rows += b.num_rows
-    tmp.rename(directory / name)
-    ctx.metrics.output_rows += rows
-    return (name,)

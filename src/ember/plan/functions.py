@@ -37,6 +37,12 @@ class FunctionSpec:
 
     def call_sql(self, args: list[str]) -> str:
         return self.sql(args) if self.sql is not None else f"{self.name}({', '.join(args)})"
+    # The call's text in column names and plans, from the arguments' texts, where Spark's
+    # differs from ``name(a, b)`` (``SQRT(x)``, ``POWER(x, 2)``, ``a[0]``).
+    sql: Callable[[list[str]], str] | None = None
+
+    def call_sql(self, args: list[str]) -> str:
+        return self.sql(args) if self.sql is not None else f"{self.name}({', '.join(args)})"
 
 
 _REGISTRY: dict[str, FunctionSpec] = {}
@@ -191,3 +197,18 @@ register(FunctionSpec("ilike", lambda _: pa.bool_(),
                       _pattern_kernel(pc.match_like, ignore_case=True), **_TWO_STRINGS))
 register(FunctionSpec("rlike", lambda _: pa.bool_(), _pattern_kernel(pc.match_substring_regex),
                       **_TWO_STRINGS))
+
+
+def _array_repeat(args: Sequence[pa.Array]) -> pa.Array:
+    values, counts = args
+    n = np.maximum(pc.fill_null(counts, 0).to_numpy(zero_copy_only=False).astype(np.int64), 0)
+    offsets = np.concatenate([[0], np.cumsum(n)]).astype(np.int32)
+    items = values.take(pa.array(np.repeat(np.arange(len(values)), n)))
+    out = pa.ListArray.from_arrays(pa.array(offsets), items)
+    if counts.null_count:
+        out = pc.if_else(pc.is_null(counts), pa.scalar(None, out.type), out)
+    return out
+
+
+register(FunctionSpec("array_repeat", lambda ts: pa.list_(ts[0]), _array_repeat, min_args=2,
+                      max_args=2, coerce=lambda ts: [ts[0], pa.int32()]))

@@ -194,7 +194,8 @@ class Range(LogicalPlan):
 class FileRelation(LogicalPlan):
     """Files read through pyarrow: parquet, csv or json lines.
 
-    ``attrs`` is the full file schema; ``required`` (after column pruning) the columns read;
+    ``attrs`` is the full schema: the files' columns, then ``partition_names``, the columns of
+    ``col=value`` directories; ``required`` (after column pruning) the columns read;
     ``pushed_filters`` the predicates handed to the pyarrow dataset scanner.
     """
 
@@ -205,6 +206,7 @@ class FileRelation(LogicalPlan):
     required: tuple[int, ...] | None = None
     pushed_filters: tuple[Expression, ...] = ()
     size_in_bytes: int = 0
+    partition_names: tuple[str, ...] = ()
 
     @property
     def output(self) -> list[AttributeReference]:

@@ -28,6 +28,7 @@ from ember.exec.operators import (
     SortExec,
     UnionExec,
 )
+from ember.exec.sample import SampleExec
 from ember.exec.scan import FileScanExec, list_files, plan_splits, to_arrow_filter
 from ember.exec.task import (
     HashPartitioning,
@@ -67,6 +68,7 @@ from ember.plan.logical import (
     Union,
     expr_string,
 )
+from ember.plan.sample import Sample
 
 
 @dataclass(frozen=True)
@@ -143,10 +145,15 @@ class _Planner:
             af = to_arrow_filter(f)
             if af is not None:
                 arrow_filter = af if arrow_filter is None else arrow_filter & af
-        file_schema = pa.schema([pa.field(a.name, a.dtype) for a in node.attrs])
-        return FileScanExec(node.fmt, tuple(plan_splits(node.fmt, files)), file_schema,
-                            tuple(node.output), arrow_filter, node.options,
-                            ", ".join(expr_string(f) for f in node.pushed_filters))
+        file_schema = pa.schema([pa.field(a.name, a.dtype) for a in node.attrs
+                                 if a.name not in node.partition_names])
+        partitions = tuple(
+            (a.name, a.dtype) for a in node.attrs if a.name in node.partition_names)
+        return FileScanExec(node.fmt, tuple(plan_splits(node.fmt, files, node.paths,
+                                                        partitions)),
+                            file_schema, tuple(node.output), arrow_filter, node.options,
+                            ", ".join(expr_string(f) for f in node.pushed_filters),
+                            node.partition_names)
 
     def _plan_Project(self, node: Project) -> PhysicalOp:
         child = self.plan(node.child)
@@ -158,6 +165,10 @@ class _Planner:
     def _plan_Generate(self, node: Generate) -> PhysicalOp:
         gen = node.generator
         return GenerateExec(gen.child, gen.outer, gen.position, node.attrs, self.plan(node.child))
+
+    def _plan_Sample(self, node: Sample) -> PhysicalOp:
+        return SampleExec(node.lower, node.upper, node.with_replacement, node.seed,
+                          self.plan(node.child))
 
     def _plan_SubqueryAlias(self, node: SubqueryAlias) -> PhysicalOp:
         return self.plan(node.child)

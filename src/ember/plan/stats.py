@@ -57,6 +57,10 @@ def size_in_bytes(plan: LogicalPlan) -> int:
     if isinstance(plan, Project):
         child = plan.child
         return max(1, size_in_bytes(child) * row_width(plan) // row_width(child))
+    from ember.plan.sample import Sample
+
+    if isinstance(plan, Sample):
+        return max(1, int(size_in_bytes(plan.child) * max(plan.upper - plan.lower, 0.0)))
     if isinstance(plan, Generate):
         return size_in_bytes(plan.child) * 10
     if isinstance(plan, Filter | Sort | SubqueryAlias | Repartition | Aggregate):

@@ -67,9 +67,15 @@ class DataFrame:
 
     # -- plumbing ------------------------------------------------------------------------------
 
-    def _derive(self, build: Callable[[LogicalPlan], LogicalPlan]) -> DataFrame:
+    def _derive(self, build: Callable[[LogicalPlan], LogicalPlan], *,
+                parsed: Callable[[LogicalPlan], LogicalPlan] | None = None) -> DataFrame:
+        """A new DataFrame of ``build`` over this one's plan, analyzed at once.
+
+        ``parsed`` builds the node for the parsed (unresolved) plan shown by explain, when
+        ``build`` needs resolved input, as generators and windows do.
+        """
         analyzed = analyze(build(self._plan))
-        return DataFrame(analyzed, self.sparkSession, parsed=build(self._parsed))
+        return DataFrame(analyzed, self.sparkSession, parsed=(parsed or build)(self._parsed))
 
     def _derive2(self, other: DataFrame,
                  build: Callable[[LogicalPlan, LogicalPlan], LogicalPlan]) -> DataFrame:
@@ -151,9 +157,11 @@ class DataFrame:
 
     def _project(self, exprs: tuple[Expression, ...]) -> DataFrame:
         index = find_generator(exprs)
+        as_parsed = lambda p: Project(exprs, p)  # noqa: E731
         if index is None:
-            return self._derive(lambda p: Project(exprs, p))
-        return self._derive(lambda p: Project(*plan_generate(exprs, p, index)))
+            return self._derive(lambda p: Project(exprs, p), parsed=as_parsed)
+        return self._derive(lambda p: Project(*plan_generate(exprs, p, index)),
+                            parsed=as_parsed)
 
     def filter(self, condition: Column | str) -> DataFrame:
         if isinstance(condition, str):
@@ -355,6 +363,91 @@ class DataFrame:
     def subtract(self, other: DataFrame) -> DataFrame:
         """Distinct rows of self absent from other (EXCEPT DISTINCT); nulls compare equal."""
         return self.distinct()._null_safe_match(other, "left_anti")
+
+    def _multiset(self, other: DataFrame, keep: Callable[[Column, Column], Column]) -> DataFrame:
+        """Rows with multiplicities: count each distinct row on both sides, keep
+        ``keep(left_count, right_count)`` copies (EXCEPT ALL / INTERSECT ALL)."""
+        from ember.sql import functions as F
+
+        names = [f"_c{i}" for i in range(len(self.columns))]
+        left = self.toDF(*names).groupBy(*names).agg(F.count("*").alias("_l"))
+        right = other.toDF(*names).groupBy(*names).agg(F.count("*").alias("_r"))
+        joined = left.join(right, Column(conjoin([
+            BinaryOp("<=>", left._attr(n), right._attr(n)) for n in names])), "left")
+        copies = keep(F.col("_l"), F.coalesce(F.col("_r"), F.lit(0)))
+        repeated = joined.select(*[left[n] for n in names],
+                                 F.explode(Column(Call("array_repeat", (Literal(0, pa.int32()),
+                                                                         copies.expr)))))
+        return repeated.select(*names).toDF(*self.columns)
+
+    def exceptAll(self, other: DataFrame) -> DataFrame:
+        """Rows of self not in other, keeping duplicates (EXCEPT ALL); nulls compare equal."""
+        from ember.sql import functions as F
+
+        return self._multiset(other, lambda lc, rc: F.when(lc > rc, lc - rc).otherwise(0))
+
+    def intersectAll(self, other: DataFrame) -> DataFrame:
+        """Rows in both, as many times as in both (INTERSECT ALL); nulls compare equal."""
+        from ember.sql import functions as F
+
+        return self._multiset(other, lambda lc, rc: F.when(lc < rc, lc).otherwise(rc))
+
+    # -- sampling and missing values -----------------------------------------------------------
+
+    def sample(self, withReplacement: bool | float | None = None, fraction: float | None = None,
+               seed: int | None = None) -> DataFrame:
+        """A random fraction of the rows: ``sample(0.1, seed=3)`` or
+        ``sample(withReplacement=True, fraction=0.5)``."""
+        import random
+
+        from ember.plan.sample import Sample
+
+        if isinstance(withReplacement, float) and fraction is None:
+            withReplacement, fraction = False, withReplacement
+        elif isinstance(fraction, int) and not isinstance(withReplacement, bool) and seed is None:
+            withReplacement, fraction, seed = False, withReplacement, fraction
+        if fraction is None or fraction < 0:
+            msg = f"sample() needs a non-negative fraction, got {fraction}"
+            raise AnalysisException(msg)
+        with_replacement = bool(withReplacement)
+        if not with_replacement and fraction > 1:
+            msg = f"without replacement the fraction must be at most 1, got {fraction}"
+            raise AnalysisException(msg)
+        chosen = seed if seed is not None else random.randrange(1 << 31)
+        return self._derive(lambda p: Sample(0.0, float(fraction), with_replacement, chosen, p))
+
+    def randomSplit(self, weights: list[float], seed: int | None = None) -> list[DataFrame]:
+        """Disjoint random parts in proportion to ``weights``, covering every row."""
+        import random
+
+        from ember.plan.sample import Sample
+
+        if not weights or any(w < 0 for w in weights) or sum(weights) <= 0:
+            msg = f"weights must be non-negative with a positive sum, got {weights}"
+            raise AnalysisException(msg)
+        chosen = seed if seed is not None else random.randrange(1 << 31)
+        total = float(sum(weights))
+        bounds = [0.0]
+        for w in weights:
+            bounds.append(bounds[-1] + w / total)
+        bounds[-1] = 1.0
+        return [self._derive(lambda p, lo=lo, hi=hi: Sample(lo, hi, False, chosen, p))
+                for lo, hi in zip(bounds, bounds[1:], strict=False)]
+
+    @property
+    def na(self) -> Any:
+        from ember.sql.na import DataFrameNaFunctions
+
+        return DataFrameNaFunctions(self)
+
+    def fillna(self, value: Any, subset: Any = None) -> DataFrame:
+        return self.na.fill(value, subset)
+
+    def dropna(self, how: str = "any", thresh: int | None = None, subset: Any = None) -> DataFrame:
+        return self.na.drop(how, thresh, subset)
+
+    def replace(self, to_replace: Any, value: Any = None, subset: Any = None) -> DataFrame:
+        return self.na.replace(to_replace, value, subset)
 
     def crossJoin(self, other: DataFrame) -> DataFrame:
         return self.join(other, how="cross")
@@ -585,5 +678,5 @@ repartitionByRange replace rollup sameSemantics sample sampleBy schema select se
 semanticHash show sort sortWithinPartitions sparkSession stat storageLevel subtract summary
 tail take to toDF toJSON toLocalIterator toPandas transform union unionAll unionByName
 unpersist unpivot where withColumn withColumnRenamed withColumns withColumnsRenamed
-withMetadata withWatermark write writeStream writeTo mergeInto lateralJoin toArrow
+withMetadata withWatermark write writeStream writeTo mergeInto lateralJoin toArrow groupingSets
 """.split())

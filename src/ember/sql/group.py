@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -57,6 +57,16 @@ class GroupedData:
         outputs = (keys if keys_in_output else ()) + tuple(exprs)
         return self._df._derive(lambda p: Aggregate(keys, outputs, p))
 
+    def pivot(self, pivot_col: str, values: list[Any] | None = None) -> GroupedData:
+        """Turn the values of ``pivot_col`` into columns: ``groupBy("a").pivot("b").sum("c")``.
+
+        Without ``values`` the distinct values are found first (a job), sorted as Spark does.
+        """
+        if values is None:
+            found = self._df.select(pivot_col).distinct().collect()
+            values = sorted((r[0] for r in found), key=lambda v: (v is not None, v))
+        return _PivotedData(self._df, self._keys, name_to_expr(pivot_col), list(values))
+
     def count(self) -> DataFrame:
         return self._aggregate([Alias(UnresolvedFunction("count", (Literal(1, pa.int32()),)),
                                       "count")])
@@ -83,3 +93,37 @@ class GroupedData:
 
     def max(self, *cols: str) -> DataFrame:
         return self._numeric("max", cols)
+
+
+class _PivotedData(GroupedData):
+    """``groupBy(...).pivot(col, values)``: each aggregate is computed once per value, over the
+    rows holding it (``agg(when(col == v, x))``), as Spark's pivot."""
+
+    def __init__(self, df: DataFrame, keys: list[Expression], pivot: Expression,
+                 values: list[Any]) -> None:
+        super().__init__(df, keys)
+        self._pivot = pivot
+        self._values = values
+
+    def _aggregate(self, aggs: list[Expression]) -> DataFrame:
+        from ember.plan.expressions import BinaryOp, CaseWhen, IsNull, literal, output_name
+
+        pivoted: list[Expression] = []
+        for v in self._values:
+            match = IsNull(self._pivot) if v is None else BinaryOp("=", self._pivot, literal(v))
+            for agg in aggs:
+                inner = agg.child if isinstance(agg, Alias) else agg
+                assert isinstance(inner, UnresolvedFunction)
+                args = tuple(CaseWhen(((match, a),), None) for a in inner.args)
+                label = "null" if v is None else str(v)
+                name = label if len(aggs) == 1 else f"{label}_{output_name(agg)}"
+                value = UnresolvedFunction(inner.name, args, inner.distinct)
+                # A group without any row for this value gets null, even from count.
+                rows = UnresolvedFunction("count", (CaseWhen(((match, Literal(1, pa.int32())),),
+                                                             None),))
+                present = BinaryOp(">", rows, Literal(0, pa.int64()))
+                pivoted.append(Alias(CaseWhen(((present, value),), None), name))
+        return self._aggregate_exprs(pivoted, keys_in_output=True)
+
+    def count(self) -> DataFrame:
+        return self._aggregate([UnresolvedFunction("count", (Literal(1, pa.int32()),))])

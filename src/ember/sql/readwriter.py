@@ -13,7 +13,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from ember.errors import AnalysisException
-from ember.exec.scan import list_files, read_csv, read_json
+from ember.exec.file_writer import EXTENSIONS, FileWriteSink, check_text_compression
+from ember.exec.scan import discover_partitions, list_files, read_csv, read_json
 from ember.plan.expressions import AttributeReference
 from ember.plan.logical import FileRelation
 
@@ -126,10 +127,14 @@ class DataFrameReader:
             raise AnalysisException(msg)
         files = list_files(paths)
         arrow_schema = self._arrow_schema(fmt, files)
-        attrs = tuple(AttributeReference(f.name, f.type, True) for f in arrow_schema)
+        partitions = [(n, t) for n, t in discover_partitions(paths, files)
+                      if n not in arrow_schema.names]
+        attrs = tuple(AttributeReference(f.name, f.type, True) for f in arrow_schema) + tuple(
+            AttributeReference(n, t, True) for n, t in partitions)
         size = sum(os.path.getsize(f) for f in files)
         relation = FileRelation(fmt, tuple(paths), attrs, tuple(sorted(self._options.items())),
-                                size_in_bytes=size)
+                                size_in_bytes=size,
+                                partition_names=tuple(n for n, _ in partitions))
         from ember.sql.dataframe import DataFrame
 
         return DataFrame(relation, self._session)
@@ -198,6 +203,7 @@ class DataFrameWriter:
         self._mode = "errorifexists"
         self._format = "parquet"
         self._options: dict[str, str] = {}
+        self._partition_by: tuple[str, ...] = ()
 
     def mode(self, saveMode: str | None) -> DataFrameWriter:
         if saveMode is None:
@@ -223,18 +229,30 @@ class DataFrameWriter:
             self.option(k, v)
         return self
 
-    def partitionBy(self, *cols: str) -> DataFrameWriter:
-        msg = "partitionBy() is not supported yet\n\nwrite without partitioning columns"
-        raise AnalysisException(msg)
+    def partitionBy(self, *cols: str | list[str]) -> DataFrameWriter:
+        """Write one directory per value of ``cols`` (``col=value/``), without those columns
+        in the files, as Spark does."""
+        names = [c for group in cols for c in ([group] if isinstance(group, str) else group)]
+        for name in names:
+            self._df._attr(name)  # unknown columns fail here, with suggestions
+        self._partition_by = tuple(names)
+        return self
 
     def save(self, path: str, format: str | None = None, mode: str | None = None,
              **options: Any) -> None:
         if format is not None:
             self.format(format)
         self.mode(mode).options(**options)
-        if self._format != "parquet":
-            msg = f"writing {self._format!r} is not supported yet\n\nwrite parquet instead"
+        if self._format not in EXTENSIONS:
+            msg = (f"writing {self._format!r} is not supported\n\nuse parquet, csv, json or "
+                   "text")
             raise AnalysisException(msg)
+        self._check_text_source()
+        if self._format != "parquet":
+            try:
+                check_text_compression(self._options)
+            except ValueError as exc:
+                raise AnalysisException(str(exc)) from None
         target = Path(path)
         exists = target.exists() and (not target.is_dir() or any(target.iterdir()))
         if exists:
@@ -247,11 +265,25 @@ class DataFrameWriter:
             if self._mode == "overwrite":
                 self._refuse_overwriting_an_input(target)
                 shutil.rmtree(target) if target.is_dir() else target.unlink()
-        compression = self._options.get("compression", "snappy").lower()
-        self._df.sparkSession._runtime().write_parquet(
-            self._df._plan, str(target), names=self._df.columns,
-            job_tag=uuid.uuid4().hex, compression=compression)
+        df = self._df
+        if self._partition_by:
+            # Partition columns go last, as Spark orders a partitioned table's columns.
+            keep = [c for c in df.columns if c not in self._partition_by]
+            df = df.select(*keep, *self._partition_by)
+        sink = FileWriteSink(self._format, str(target), uuid.uuid4().hex, tuple(df.columns),
+                             self._partition_by, tuple(sorted(self._options.items())))
+        self._df.sparkSession._runtime().write_files(df._plan, sink)
+        target.mkdir(parents=True, exist_ok=True)
         (target / "_SUCCESS").touch()
+
+    def _check_text_source(self) -> None:
+        if self._format != "text":
+            return
+        data = [a for a in self._df._plan.output if a.name not in self._partition_by]
+        if len(data) != 1 or not pa.types.is_string(data[0].dtype):
+            msg = (f"the text writer takes one string column, got {self._df.dtypes}\n\n"
+                   "select or concatenate one string column first")
+            raise AnalysisException(msg)
 
     def _refuse_overwriting_an_input(self, target: Path) -> None:
         """Overwriting deletes the target first, so it must not hold any of the query's inputs."""
@@ -269,8 +301,27 @@ class DataFrameWriter:
 
     def parquet(self, path: str, mode: str | None = None, partitionBy: Any = None,
                 compression: str | None = None) -> None:
-        if partitionBy:
-            self.partitionBy(partitionBy)
-        if compression is not None:
-            self.option("compression", compression)
-        self.save(path, format="parquet", mode=mode)
+        self._save_as("parquet", path, mode, partitionBy, compression=compression)
+
+    def csv(self, path: str, mode: str | None = None, compression: str | None = None,
+            sep: str | None = None, header: bool | str | None = None,
+            partitionBy: Any = None, **options: Any) -> None:
+        self._save_as("csv", path, mode, partitionBy, compression=compression, sep=sep,
+                      header=header, **options)
+
+    def json(self, path: str, mode: str | None = None, compression: str | None = None,
+             partitionBy: Any = None, **options: Any) -> None:
+        self._save_as("json", path, mode, partitionBy, compression=compression, **options)
+
+    def text(self, path: str, compression: str | None = None, partitionBy: Any = None,
+             **options: Any) -> None:
+        self._save_as("text", path, None, partitionBy, compression=compression, **options)
+
+    def _save_as(self, fmt: str, path: str, mode: str | None, partition_by: Any,
+                 **options: Any) -> None:
+        if partition_by:
+            self.partitionBy(partition_by)
+        for key, value in options.items():
+            if value is not None:
+                self.option(key, str(value).lower() if isinstance(value, bool) else value)
+        self.save(path, format=fmt, mode=mode)

@@ -7,6 +7,8 @@ from disk; csv and json still parse the whole row, then drop).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ember.plan.expressions import Expression
 from ember.plan.logical import (
     Aggregate,
@@ -54,8 +56,7 @@ def _prune(node: LogicalPlan, required: set[int]) -> LogicalPlan:
             ids = (node.attrs[0].expr_id,)
         if node.required == ids:
             return node
-        return FileRelation(node.fmt, node.paths, node.attrs, node.options, ids,
-                            node.pushed_filters, node.size_in_bytes)
+        return replace(node, required=ids)
     # Unions, local data and ranges keep all their columns.
     return node.with_children([_prune(c, c.output_set()) for c in node.children]) \
         if node.children else node

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ember.plan.expressions import (
     Alias,
     AttributeReference,
@@ -69,14 +71,14 @@ def _push_filter(node: Filter) -> LogicalPlan:
         return _push_into_join(conjuncts, child) or node
     if isinstance(child, FileRelation) and child.fmt == "parquet":
         known = {id(f) for f in child.pushed_filters}
+        # Partition columns are not in the files, so only file columns go to the scanner.
+        file_ids = {a.expr_id for a in child.attrs if a.name not in child.partition_names}
         new = [c for c in conjuncts if id(c) not in known and c.deterministic
-               and c.references() <= child.output_set()]
+               and c.references() <= child.output_set() & file_ids]
         existing = {f.sql() for f in child.pushed_filters}
         new = [c for c in new if c.sql() not in existing]
         if new:
-            scan = FileRelation(child.fmt, child.paths, child.attrs, child.options,
-                                child.required, child.pushed_filters + tuple(new),
-                                child.size_in_bytes)
+            scan = replace(child, pushed_filters=child.pushed_filters + tuple(new))
             return Filter(node.condition, scan)
     return node
 
