@@ -37,12 +37,6 @@ class FunctionSpec:
 
     def call_sql(self, args: list[str]) -> str:
         return self.sql(args) if self.sql is not None else f"{self.name}({', '.join(args)})"
-    # The call's text in column names and plans, from the arguments' texts, where Spark's
-    # differs from ``name(a, b)`` (``SQRT(x)``, ``POWER(x, 2)``, ``a[0]``).
-    sql: Callable[[list[str]], str] | None = None
-
-    def call_sql(self, args: list[str]) -> str:
-        return self.sql(args) if self.sql is not None else f"{self.name}({', '.join(args)})"
 
 
 _REGISTRY: dict[str, FunctionSpec] = {}
