@@ -193,3 +193,20 @@ register(AggregateSpec(
     "first", lambda ts: ts[0], lambda t: t,
     partial=(("first", _FIRST_OPTS),), merge=(("first", _FIRST_OPTS),), finish=_identity_cast,
 ))
+register(AggregateSpec(
+    "last", lambda ts: ts[0], lambda t: t,
+    partial=(("last", _FIRST_OPTS),), merge=(("last", _FIRST_OPTS),), finish=_identity_cast,
+))
+# first(x, ignorenulls=True) and last(x, ignorenulls=True): the first (last) non-null value.
+# Spark names them first(x) and last(x): the flag is no argument of the call.
+_SKIP_NULLS_OPTS = pc.ScalarAggregateOptions(skip_nulls=True, min_count=0)
+register(AggregateSpec(
+    "first_ignore_nulls", lambda ts: ts[0], lambda t: t,
+    partial=(("first", _SKIP_NULLS_OPTS),), merge=(("first", _SKIP_NULLS_OPTS),),
+    finish=_identity_cast, sql=lambda args: f"first({', '.join(args)})",
+))
+register(AggregateSpec(
+    "last_ignore_nulls", lambda ts: ts[0], lambda t: t,
+    partial=(("last", _SKIP_NULLS_OPTS),), merge=(("last", _SKIP_NULLS_OPTS),),
+    finish=_identity_cast, sql=lambda args: f"last({', '.join(args)})",
+))
