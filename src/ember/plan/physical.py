@@ -37,6 +37,7 @@ from ember.exec.task import (
     RoundRobinPartitioning,
     SinglePartition,
 )
+from ember.exec.window import WindowExec
 from ember.plan import stats
 from ember.plan.expressions import (
     AggregateCall,
@@ -69,6 +70,7 @@ from ember.plan.logical import (
     expr_string,
 )
 from ember.plan.sample import Sample
+from ember.plan.window import Window
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,20 @@ class _Planner:
     def _plan_Sample(self, node: Sample) -> PhysicalOp:
         return SampleExec(node.lower, node.upper, node.with_replacement, node.seed,
                           self.plan(node.child))
+
+    def _plan_Window(self, node: Window) -> PhysicalOp:
+        child = self.plan(node.child)
+        # Rows of one window partition must meet in one task. A window below that already
+        # clustered the rows on a subset of these keys did so for this one as well.
+        clustered = isinstance(child, WindowExec) and (
+            all(any(k == p for p in node.partition) for k in child.partition)
+            if child.partition else not node.partition)
+        if not clustered:
+            partitioning: Partitioning = (
+                HashPartitioning(node.partition, self.conf.shuffle_partitions)
+                if node.partition else SinglePartition())
+            child = ExchangeExec(partitioning, child)
+        return WindowExec(node.window_exprs, node.partition, node.orders, child)
 
     def _plan_SubqueryAlias(self, node: SubqueryAlias) -> PhysicalOp:
         return self.plan(node.child)
