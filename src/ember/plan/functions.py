@@ -48,6 +48,7 @@ def register(spec: FunctionSpec) -> FunctionSpec:
 
 
 def lookup(name: str) -> FunctionSpec:
+    _register_groups()
     spec = _REGISTRY.get(name.lower())
     if spec is None:
         close = difflib.get_close_matches(name.lower(), list(_REGISTRY), n=3)
@@ -58,7 +59,28 @@ def lookup(name: str) -> FunctionSpec:
 
 
 def exists(name: str) -> bool:
+    _register_groups()
     return name.lower() in _REGISTRY
+
+
+_groups_registered = False
+
+
+def _register_groups() -> None:
+    """The function groups register themselves when first needed, after this module's own
+    entries: string, math, date and time, collection and hash functions."""
+    global _groups_registered
+    if _groups_registered:
+        return
+    _groups_registered = True
+    from ember.plan import (  # noqa: F401
+        collection_functions,
+        conditional_functions,
+        datetime_functions,
+        hash_functions,
+        math_functions,
+        string_functions,
+    )
 
 
 def _same(types: list[pa.DataType]) -> pa.DataType:
@@ -95,11 +117,10 @@ register(FunctionSpec("upper", _string, lambda a: pc.utf8_upper(a[0])))
 register(FunctionSpec("lower", _string, lambda a: pc.utf8_lower(a[0])))
 register(FunctionSpec("length", lambda _: pa.int32(),
                       lambda a: pc.cast(pc.utf8_length(a[0]), pa.int32())))
-register(FunctionSpec("trim", _string, lambda a: pc.utf8_trim(a[0], " ")))
 register(FunctionSpec("abs", _same, lambda a: pc.abs(a[0])))
 register(FunctionSpec("sqrt", lambda _: pa.float64(),
                       lambda a: pc.sqrt(pc.cast(a[0], pa.float64())),
-                      coerce=lambda _: [pa.float64()]))
+                      coerce=lambda _: [pa.float64()], sql=lambda a: f"SQRT({a[0]})"))
 
 
 def _concat(args: Sequence[pa.Array]) -> pa.Array:
