@@ -226,6 +226,18 @@ class Column:
             raise TypeError(msg)
         return Column(CaseWhen(self.expr.branches, to_expr(value)))
 
+    # windows
+    def over(self, window: Any) -> Column:
+        """This window function or aggregate, computed over ``window`` (a ``WindowSpec``)."""
+        from ember.plan.window import over
+        from ember.sql.window import WindowSpec
+
+        if not isinstance(window, WindowSpec):
+            msg = (f"over() needs a WindowSpec, got {type(window).__name__}\n\n"
+                   "build one with Window.partitionBy(...).orderBy(...)")
+            raise TypeError(msg)
+        return Column(over(self.expr, window._definition()))
+
     def __repr__(self) -> str:
         return f"Column<'{self.expr.sql()}'>"
 

@@ -156,11 +156,15 @@ class DataFrame:
         return self.select(*[Column(parse_expression(t)) for t in texts])  # type: ignore[arg-type]
 
     def _project(self, exprs: tuple[Expression, ...]) -> DataFrame:
+        # Window expressions become a Window node below the projection (a plain Project if
+        # there are none).
+        from ember.plan.window import plan_project
+
         index = find_generator(exprs)
         as_parsed = lambda p: Project(exprs, p)  # noqa: E731
         if index is None:
-            return self._derive(lambda p: Project(exprs, p), parsed=as_parsed)
-        return self._derive(lambda p: Project(*plan_generate(exprs, p, index)),
+            return self._derive(lambda p: plan_project(exprs, p), parsed=as_parsed)
+        return self._derive(lambda p: plan_project(*plan_generate(exprs, p, index)),
                             parsed=as_parsed)
 
     def filter(self, condition: Column | str) -> DataFrame:

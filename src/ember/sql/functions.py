@@ -240,3 +240,86 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(name)
     msg = f"pyspark.sql.functions.{name} is not supported by ember yet\n\nsee docs/compat.md"
     raise AttributeError(msg)
+
+
+# ---------------------------------------------------------------------------------------------
+# Window functions
+#
+# Use them with ``.over(window)``, where ``window`` comes from ``ember.sql.window.Window``.
+# ``first`` and ``last`` are aggregates too, so they also work in ``groupBy().agg()``.
+
+
+def _window_function(name: str, *args: Any) -> Column:
+    from ember.plan.window import WindowFunction
+
+    return Column(WindowFunction(name, tuple(args)))
+
+
+def row_number() -> Column:
+    """The row's position in its window partition, from 1; ties get different numbers.
+
+    >>> from ember.sql.window import Window
+    >>> row_number().over(Window.partitionBy("k").orderBy("t"))
+    Column<'row_number() OVER (PARTITION BY k ORDER BY t ASC NULLS FIRST)'>
+    """
+    return _window_function("row_number")
+
+
+def rank() -> Column:
+    """The row's rank in its window partition, from 1: ties share a rank, leaving gaps."""
+    return _window_function("rank")
+
+
+def dense_rank() -> Column:
+    """As ``rank``, without gaps after ties."""
+    return _window_function("dense_rank")
+
+
+def percent_rank() -> Column:
+    """``(rank - 1) / (rows in the partition - 1)``, and 0 in a one-row partition."""
+    return _window_function("percent_rank")
+
+
+def cume_dist() -> Column:
+    """The fraction of the partition's rows ordered before the row or tied with it."""
+    return _window_function("cume_dist")
+
+
+def ntile(n: int) -> Column:
+    """The row's bucket, from 1 to ``n``, when the partition is cut into ``n`` ordered buckets
+    whose sizes differ by at most one row (the first buckets get the extra rows)."""
+    return _window_function("ntile", Literal(n, pa.int32()) if isinstance(n, int) else to_expr(n))
+
+
+def _offset_function(name: str, col: ColumnOrName, offset: int, default: Any) -> Column:
+    if not isinstance(offset, int) or isinstance(offset, bool):
+        msg = f"{name}() takes a whole number of rows as its offset, got {offset!r}"
+        raise TypeError(msg)
+    return _window_function(name, name_to_expr(col), Literal(offset, pa.int32()),
+                            to_expr(default))
+
+
+def lag(col: ColumnOrName, offset: int = 1, default: Any = None) -> Column:
+    """The value ``offset`` rows before the row in its window partition, or ``default`` (null
+    unless given) where there is no such row."""
+    return _offset_function("lag", col, offset, default)
+
+
+def lead(col: ColumnOrName, offset: int = 1, default: Any = None) -> Column:
+    """The value ``offset`` rows after the row in its window partition, or ``default`` (null
+    unless given) where there is no such row."""
+    return _offset_function("lead", col, offset, default)
+
+
+def first(col: ColumnOrName, ignorenulls: bool = False) -> Column:
+    """The first value of a group or window frame; with ``ignorenulls``, the first non-null."""
+    return _call("first_ignore_nulls" if ignorenulls else "first", col)
+
+
+def last(col: ColumnOrName, ignorenulls: bool = False) -> Column:
+    """The last value of a group or window frame; with ``ignorenulls``, the last non-null.
+
+    Over an ordered window the default frame ends at the row's last tie, so this is the value
+    of the row's last peer, not of the partition's last row.
+    """
+    return _call("last_ignore_nulls" if ignorenulls else "last", col)
