@@ -137,3 +137,27 @@ def test_the_import_hook_is_active_only_while_installed() -> None:
     finally:
         pyspark_alias.uninstall()
     assert "pyspark" not in sys.modules or not sys.modules["pyspark"].__name__.startswith("ember")
+
+
+def test_etl_with_windows_example_matches_pandas() -> None:
+    example = load_example("etl_windows")
+    out = submit("--master", "local[2]", str(EXAMPLES / "etl_windows.py"), "300")
+    assert out.returncode == 0, out.stderr
+    tables = parse_show(out.stdout)
+    frame = pd.DataFrame(example.orders(300), columns=[
+        "order_id", "customer", "product", "category", "ts", "qty", "price"])
+    frame["amount"] = frame.qty * frame.price
+    frame = frame.sort_values(["customer", "ts", "order_id"])
+    frame["running_total"] = frame.groupby("customer").amount.cumsum()
+    frame["order_no"] = frame.groupby("customer").cumcount() + 1
+    third = frame[frame.order_no == 3].sort_values("customer")
+    header = tables.index(["customer", "order_id", "running_total"])
+    got = [(r[0], int(r[1]), float(r[2])) for r in tables[header + 1: header + 1 + len(third)]]
+    assert got == [(r.customer, r.order_id, round(r.running_total, 6))
+                   for r in third.itertuples()]
+    revenue = frame.groupby(["category", "product"]).amount.sum().reset_index()
+    revenue["rank"] = revenue.groupby("category").amount.rank(method="dense", ascending=False)
+    best = revenue[revenue["rank"] <= 2].sort_values(["category", "rank", "product"])
+    start = tables.index(["category", "product", "revenue", "rank"])
+    got = [(r[0], r[1], float(r[2]), int(r[3])) for r in tables[start + 1:]]
+    assert got == [(r.category, r.product, r.amount, int(r.rank)) for r in best.itertuples()]
