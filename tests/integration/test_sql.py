@@ -117,6 +117,12 @@ CASES = [
     ("arithmetic_and_division",
      "SELECT id, age / 4 AS q, age % 7 AS r, -age AS neg FROM people",
      "SELECT id, CAST(age AS DOUBLE) / 4 AS q, age % 7 AS r, -age AS neg FROM people"),
+    ("window_ranking", "SELECT id, row_number() OVER (PARTITION BY country ORDER BY age DESC, id) "
+                       "AS rn, rank() OVER (ORDER BY age DESC) AS r FROM people", None),
+    ("window_frame_and_lag",
+     "SELECT id, sum(score) OVER (PARTITION BY country ORDER BY id ROWS BETWEEN 1 PRECEDING "
+     "AND CURRENT ROW) AS s, lag(age, 1) OVER (ORDER BY id) AS prev, "
+     "avg(age) OVER () AS a FROM people", None),
     ("string_functions", "SELECT upper(name) AS u, length(name) AS l, "
                          "concat(name, '-', country) AS c FROM people",
      # Spark's concat is null when any input is; DuckDB's || behaves so, its concat does not.

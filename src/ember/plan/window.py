@@ -194,6 +194,13 @@ def over(function: Expression, spec: WindowSpecDefinition) -> WindowExpression:
     """``function OVER spec``: ``function`` is a window function or an aggregate."""
     if isinstance(function, WindowFunction):
         return WindowExpression(function, spec)
+    if isinstance(function, UnresolvedFunction) and function.name.lower() in WINDOW_FUNCTIONS:
+        # SQL's ``row_number() OVER (...)`` names the function instead of building it.
+        name, args = function.name.lower(), function.args
+        if name in OFFSET:  # lag(x[, offset[, default]])
+            defaults = (Literal(1, pa.int32()), Literal(None, pa.null()))
+            args = args + defaults[len(args) - 1:] if 1 <= len(args) <= 3 else args
+        return WindowExpression(WindowFunction(name, args), spec)
     if isinstance(function, UnresolvedFunction | AggregateCall) and aggregates.exists(function.name):
         if function.distinct:
             msg = (f"distinct window functions are not supported: {function.sql()}\n\n"
