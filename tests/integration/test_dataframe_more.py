@@ -84,3 +84,26 @@ def test_random_split_parts_are_disjoint_and_cover_every_row(spark) -> None:  # 
     assert sum(len(s) for s in ids) == 10_000
     assert set().union(*ids) == set(range(10_000))
     assert 4_500 < len(ids[0]) < 5_500 and 1_600 < len(ids[2]) < 2_400
+
+
+def test_describe_and_summary_match_python_statistics(spark) -> None:  # type: ignore[no-untyped-def]
+    import statistics
+
+    people = spark.createDataFrame(
+        [(1, "ann", 30, 1.5), (2, "bob", None, 2.0), (3, "cid", 25, None), (4, "dan", 41, 4.25)],
+        ["id", "name", "age", "score"])
+    described = {r.summary: r for r in people.describe().collect()}
+    assert list(described) == ["count", "mean", "stddev", "min", "max"]
+    assert described["count"].asDict() == {"summary": "count", "id": "4", "name": "4",
+                                           "age": "3", "score": "3"}
+    assert float(described["mean"].age) == statistics.mean([30, 25, 41])
+    assert float(described["stddev"].score) == pytest.approx(statistics.stdev([1.5, 2.0, 4.25]))
+    assert described["mean"].name is None
+    assert (described["min"].name, described["max"].name) == ("ann", "dan")
+    summary = {r.summary: r for r in people.summary().collect()}
+    assert list(summary) == ["count", "mean", "stddev", "min", "25%", "50%", "75%", "max"]
+    # percentiles are values of the column, as Spark's approximate percentile gives
+    assert (summary["25%"].age, summary["50%"].age, summary["75%"].age) == ("25", "30", "41")
+    assert [r.summary for r in people.summary("count", "90%").collect()] == ["count", "90%"]
+    with pytest.raises(AnalysisException, match="not a recognised statistic"):
+        people.summary("mode")

@@ -396,6 +396,68 @@ class DataFrame:
 
         return self._multiset(other, lambda lc, rc: F.when(lc < rc, lc).otherwise(rc))
 
+    # -- statistics ----------------------------------------------------------------------------
+
+    def describe(self, *cols: str | list[str]) -> DataFrame:
+        """count, mean, stddev, min and max of numeric and string columns, as strings."""
+        return self._summary(["count", "mean", "stddev", "min", "max"], _flatten_names(cols))
+
+    def summary(self, *statistics: str) -> DataFrame:
+        """describe() plus percentiles: count, mean, stddev, min, 25%, 50%, 75%, max by
+        default; any of those names or other percentages may be asked for."""
+        stats = list(statistics) or ["count", "mean", "stddev", "min", "25%", "50%", "75%", "max"]
+        return self._summary(stats, [])
+
+    def _summary(self, stats: list[str], names: list[str]) -> DataFrame:
+        from ember.exec.java_format import format_double
+        from ember.plan.typesys import is_numeric, is_string
+        from ember.sql import functions as F
+
+        attrs = [self._attr(n) for n in names] if names else [
+            a for a in self._plan.output if is_numeric(a.dtype) or is_string(a.dtype)]
+        exprs: list[Column] = []
+        for i, a in enumerate(attrs):
+            c = Column(a)
+            numeric = is_numeric(a.dtype)
+            for j, stat in enumerate(stats):
+                name = f"_s{i}_{j}"
+                if stat == "count":
+                    exprs.append(F.count(c).alias(name))
+                elif stat == "mean":
+                    exprs.append((F.avg(c) if numeric else F.lit(None)).alias(name))
+                elif stat == "stddev":
+                    exprs.append((F.stddev(c) if numeric else F.lit(None)).alias(name))
+                elif stat in {"min", "max"}:
+                    exprs.append((F.min(c) if stat == "min" else F.max(c)).alias(name))
+                elif stat.endswith("%"):
+                    try:
+                        fraction = float(stat[:-1]) / 100
+                    except ValueError:
+                        fraction = -1.0
+                    if not 0 <= fraction <= 1:
+                        msg = f"{stat} is not a valid percentile for summary()"
+                        raise AnalysisException(msg)
+                    exprs.append((F.percentile_approx(c, fraction) if numeric
+                                  else F.lit(None)).alias(name))
+                else:
+                    msg = (f"{stat} is not a recognised statistic\n\nuse count, mean, stddev, "
+                           "min, max or a percentage such as 50%")
+                    raise AnalysisException(msg)
+        row = self.agg(*exprs).collect()[0] if exprs else None
+
+        def text(value: Any) -> str | None:
+            if value is None:
+                return None
+            if isinstance(value, float):
+                return format_double(value)
+            return str(value)
+
+        data = [tuple([stat] + [text(row[f"_s{i}_{j}"]) if row is not None else None
+                                for i in range(len(attrs))])
+                for j, stat in enumerate(stats)]
+        schema = ", ".join(["summary STRING"] + [f"`{a.name}` STRING" for a in attrs])
+        return self.sparkSession.createDataFrame(data, schema)
+
     # -- sampling and missing values -----------------------------------------------------------
 
     def sample(self, withReplacement: bool | float | None = None, fraction: float | None = None,
@@ -633,6 +695,13 @@ class DataFrame:
     def rdd(self) -> Any:
         msg = "the RDD API is not available yet\n\nuse DataFrame operations or collect()"
         raise AnalysisException(msg)
+
+
+def _flatten_names(cols: tuple) -> list[str]:
+    out: list[str] = []
+    for c in cols:
+        out.extend(c if isinstance(c, list | tuple) else [c])
+    return out
 
 
 def _has_aggregate(e: Expression) -> bool:
