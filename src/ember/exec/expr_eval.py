@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ember.plan import functions
+from ember.plan.computed import ComputedExpression, RowPosition
 from ember.plan.expressions import (
     COMPARISON,
     Alias,
@@ -32,9 +35,24 @@ Batch = pa.RecordBatch | pa.Table
 Value = pa.Array | pa.ChunkedArray | pa.Scalar
 
 
-def evaluate(expr: Expression, batch: Batch) -> pa.Array:
-    """Evaluate ``expr`` over ``batch``; the result is an array of the batch's length."""
-    return materialize(_eval(expr, batch), batch.num_rows, expr.dtype)
+# Where the rows being evaluated are (partition, rows before them), for expressions such as
+# rand() and monotonically_increasing_id(). Operators that count their rows pass it in.
+_POSITION: ContextVar[RowPosition | None] = ContextVar("ember_row_position", default=None)
+
+
+def evaluate(expr: Expression, batch: Batch, *, position: RowPosition | None = None) -> pa.Array:
+    """Evaluate ``expr`` over ``batch``; the result is an array of the batch's length.
+
+    ``position`` tells partition-dependent expressions where the batch's rows are; without it
+    they see partition 0 and a batch that starts the partition.
+    """
+    if position is None:
+        return materialize(_eval(expr, batch), batch.num_rows, expr.dtype)
+    token = _POSITION.set(position)
+    try:
+        return materialize(_eval(expr, batch), batch.num_rows, expr.dtype)
+    finally:
+        _POSITION.reset(token)
 
 
 def materialize(value: Value, n: int, dtype: pa.DataType) -> pa.Array:
@@ -80,6 +98,9 @@ def _eval(e: Expression, batch: Batch) -> Value:
         return _case_when(e, batch)
     if isinstance(e, PythonUDF):
         return e.apply([evaluate(a, batch) for a in e.args])
+    if isinstance(e, ComputedExpression):
+        args = [evaluate(a, batch) for a in e.children]
+        return e.compute(args, batch.num_rows, _POSITION.get() or RowPosition())
     if isinstance(e, Call):
         spec = functions.lookup(e.name)
         args = [evaluate(a, batch) for a in e.args]

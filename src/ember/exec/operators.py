@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from ember.exec.context import TaskContext
 from ember.exec.expr_eval import evaluate
+from ember.plan.computed import RowPosition
 from ember.plan.expressions import AttributeReference, Expression, SortOrder
 
 TARGET_BATCH_ROWS = 1 << 20
@@ -241,8 +242,11 @@ class ProjectExec(PhysicalOp):
 
     def execute(self, ctx: TaskContext, partition: int) -> Iterator[pa.RecordBatch]:
         names = [a.key for a in self.attrs]
+        offset = 0
         for batch in self.child.execute(ctx, partition):
-            arrays = [evaluate(e, batch) for e in self.exprs]
+            position = RowPosition(partition, offset)
+            arrays = [evaluate(e, batch, position=position) for e in self.exprs]
+            offset += batch.num_rows
             yield pa.RecordBatch.from_arrays(arrays, names=names)
 
     def simple_string(self) -> str:
@@ -263,8 +267,11 @@ class FilterExec(PhysicalOp):
         return self.child.output
 
     def execute(self, ctx: TaskContext, partition: int) -> Iterator[pa.RecordBatch]:
+        offset = 0
         for batch in self.child.execute(ctx, partition):
-            mask = pc.fill_null(evaluate(self.condition, batch), False)
+            position = RowPosition(partition, offset)
+            mask = pc.fill_null(evaluate(self.condition, batch, position=position), False)
+            offset += batch.num_rows
             out = batch.filter(mask)
             if out.num_rows:
                 yield out

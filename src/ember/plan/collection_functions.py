@@ -236,7 +236,7 @@ def _take_positions(lists: pa.Array, position: np.ndarray, valid: np.ndarray,
     return lists.values.take(pa.array(index, pa.int64(), mask=~valid))
 
 
-def _list_item(lists: pa.Array, index: pa.Array, *, one_based: bool) -> pa.Array:
+def list_item(lists: pa.Array, index: pa.Array, *, one_based: bool) -> pa.Array:
     lengths = np.diff(lists.offsets.to_numpy().astype(np.int64))
     i = ints(index)
     if one_based:
@@ -250,7 +250,7 @@ def _list_item(lists: pa.Array, index: pa.Array, *, one_based: bool) -> pa.Array
     return _take_positions(lists, position, valid, lists.type.value_type)
 
 
-def _map_value(maps: pa.Array, key: pa.Array) -> pa.Array:
+def map_value(maps: pa.Array, key: pa.Array) -> pa.Array:
     """The value of each map's entry for the key (null when absent)."""
     offsets, _, parents = _parts(maps)
     keys = _in_range(maps.keys, offsets)
@@ -270,8 +270,8 @@ def _lookup(one_based: bool):  # type: ignore[no-untyped-def]
     def kernel(args: Sequence[pa.Array]) -> pa.Array:
         container, key = args
         if pa.types.is_map(container.type):
-            return _map_value(container, key)
-        return _list_item(container, key, one_based=one_based)
+            return map_value(container, key)
+        return list_item(container, key, one_based=one_based)
 
     return kernel
 
