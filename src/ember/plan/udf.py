@@ -46,3 +46,25 @@ class PythonUDF(Expression):
         values = [c.to_pylist() for c in columns]
         out = [self.func(*row) for row in zip(*values, strict=True)] if values else []
         return pa.array(out, type=self.return_type)
+
+
+@dataclass(frozen=True, eq=False)
+class PandasUDF(PythonUDF):
+    """A vectorised UDF (``pandas_udf``): called once per Arrow batch with one pandas Series per
+    argument, it returns a Series of the batch's length, converted to the declared type."""
+
+    def apply(self, columns: Sequence[pa.Array]) -> pa.Array:
+        import pandas as pd
+
+        rows = len(columns[0]) if columns else 0
+        series = [c.to_pandas() for c in columns]
+        out = self.func(*series)
+        if not isinstance(out, pd.Series):
+            msg = (f"the pandas_udf {self.name} returned {type(out).__name__}, not a "
+                   "pandas.Series")
+            raise TypeError(msg)
+        if columns and len(out) != rows:
+            msg = (f"the pandas_udf {self.name} returned {len(out)} values for a batch of "
+                   f"{rows} rows: it must return one value per row")
+            raise ValueError(msg)
+        return pa.Array.from_pandas(out, type=self.return_type)

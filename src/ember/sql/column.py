@@ -179,6 +179,40 @@ class Column:
     def rlike(self, other: str) -> Column:
         return Column(UnresolvedFunction("rlike", (self.expr, to_expr(other))))
 
+    def startswith(self, other: Any) -> Column:
+        return Column(UnresolvedFunction("startswith", (self.expr, to_expr(other))))
+
+    def endswith(self, other: Any) -> Column:
+        return Column(UnresolvedFunction("endswith", (self.expr, to_expr(other))))
+
+    def contains(self, other: Any) -> Column:
+        return Column(UnresolvedFunction("contains", (self.expr, to_expr(other))))
+
+    def substr(self, startPos: Any, length: Any) -> Column:
+        """``length`` characters from the 1-based ``startPos`` (Spark's ``substring``)."""
+        return Column(UnresolvedFunction("substring",
+                                         (self.expr, to_expr(startPos), to_expr(length))))
+
+    # arrays, maps and structs
+    def getItem(self, key: Any) -> Column:
+        """An array element (from 0), a map's value for a key, or a struct field."""
+        from ember.plan.complex_types import ExtractValue
+
+        return Column(ExtractValue(self.expr, to_expr(key)))
+
+    def getField(self, name: Any) -> Column:
+        from ember.plan.complex_types import ExtractValue
+
+        return Column(ExtractValue(self.expr, to_expr(name)))
+
+    def __getitem__(self, key: Any) -> Column:
+        if isinstance(key, slice):
+            if key.step is not None:
+                msg = "a Column slice takes no step"
+                raise ValueError(msg)
+            return self.substr(key.start, key.stop)
+        return self.getItem(key)
+
     # naming and types
     def alias(self, *alias: str, **kwargs: Any) -> Column:
         if len(alias) != 1:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.spark import Spark
 from sqlglot.errors import ParseError, TokenError
 
 from ember.errors import AnalysisException, ParseException
@@ -77,6 +78,35 @@ _BINARY = {
 
 _AGGREGATES = (exp.AggFunc,)
 
+# Functions sqlglot would rewrite into its own canonical forms (reordering arguments, wrapping
+# them in casts, renaming them); ember parses them as plain calls, arguments in written order,
+# and resolves them by name through its registries like any other function.
+_PLAIN_CALLS = frozenset({
+    "ADD_MONTHS", "APPROX_COUNT_DISTINCT", "ARRAY", "ARRAY_CONTAINS", "ARRAY_DISTINCT",
+    "ARRAY_JOIN", "COLLECT_LIST", "COLLECT_SET", "CONCAT_WS", "CONTAINS", "CORR", "COVAR_POP",
+    "COVAR_SAMP", "CRC32", "DATEDIFF", "DATE_ADD", "DATE_FORMAT", "DATE_SUB", "DATE_TRUNC", "DAY",
+    "DAYOFMONTH", "DAYOFWEEK", "DAYOFYEAR", "ELEMENT_AT", "ENDSWITH", "EXP", "FIRST",
+    "FORMAT_STRING", "FROM_UNIXTIME", "GREATEST", "HASH", "HOUR", "INITCAP", "INSTR", "ISNAN",
+    "LAST", "LAST_DAY", "LEAST", "LN", "LOCATE", "LOG", "LOG10", "LOG2", "LPAD", "LTRIM", "MAP",
+    "MAP_KEYS", "MAP_VALUES", "MD5", "MEDIAN", "MINUTE", "MONTH", "MONTHS_BETWEEN", "NAMED_STRUCT",
+    "NANVL", "NULLIF", "NVL2", "PERCENTILE_APPROX", "APPROX_PERCENTILE", "POW", "POWER",
+    "QUARTER", "RAND", "RANDN", "RANDOM",
+    "REGEXP_EXTRACT", "REGEXP_REPLACE", "REVERSE", "RPAD", "RTRIM", "SECOND", "SHA", "SHA1",
+    "SHA2", "SIGN", "SIGNUM", "SIZE", "SORT_ARRAY", "STARTSWITH", "STD", "STDDEV", "STDDEV_POP",
+    "STDDEV_SAMP", "STRUCT", "TO_DATE", "TO_TIMESTAMP", "TO_UNIX_TIMESTAMP", "TRANSLATE",
+    "TRUNC", "UNIX_TIMESTAMP", "VARIANCE", "VAR_POP", "VAR_SAMP", "WEEKDAY", "WEEKOFYEAR",
+    "XXHASH64", "YEAR",
+})
+
+
+class _SparkPlainCalls(Spark):
+    """Spark's dialect, with the functions of ``_PLAIN_CALLS`` left as plain calls."""
+
+    class Parser(Spark.Parser):
+        FUNCTIONS = {k: v for k, v in Spark.Parser.FUNCTIONS.items() if k not in _PLAIN_CALLS}
+        FUNCTION_PARSERS = {k: v for k, v in Spark.Parser.FUNCTION_PARSERS.items()
+                            if k not in _PLAIN_CALLS}
+
 
 # ---------------------------------------------------------------------------------------------
 # Parsing
@@ -84,7 +114,7 @@ _AGGREGATES = (exp.AggFunc,)
 
 def _parse(text: str, *, into: type[exp.Expression] | None = None) -> exp.Expression:
     try:
-        tree = sqlglot.parse_one(text, read="spark", into=into)
+        tree = sqlglot.parse_one(text, read=_SparkPlainCalls, into=into)
     except ParseError as err:
         raise _parse_exception(err, text) from None
     except TokenError as err:
@@ -440,7 +470,8 @@ class _Translator:
         if isinstance(e, exp.Anonymous):
             name = e.name.lower()
             args = [self.expr(a) for a in e.expressions]
-            return UnresolvedFunction(name, tuple(args))
+            special = _SPECIAL_CALLS.get(name)
+            return special(args) if special is not None else UnresolvedFunction(name, tuple(args))
         name = e.sql_name().lower()
         name = _FUNCTION_NAMES.get(name, name)
         distinct = False
@@ -669,6 +700,126 @@ def _resolves(df: DataFrame, ref: UnresolvedAttribute) -> bool:
     return True
 
 
+def _first_last(name: str) -> Callable[[list[Expression]], Expression]:
+    """first(x, true) is first(x) IGNORE NULLS."""
+    def build(args: list[Expression]) -> Expression:
+        if len(args) == 2 and isinstance(args[1], Literal) and isinstance(args[1].value, bool):
+            return UnresolvedFunction(f"{name}_ignore_nulls" if args[1].value else name,
+                                      (args[0],))
+        return UnresolvedFunction(name, tuple(args))
+
+    return build
+
+
+def _seed(args: list[Expression]) -> int | None:
+    if not args:
+        return None
+    if isinstance(args[0], Literal) and isinstance(args[0].value, int):
+        return args[0].value
+    msg = "the seed of rand/randn must be an integer literal"
+    raise AnalysisException(msg)
+
+
+def _rand(gaussian: bool) -> Callable[[list[Expression]], Expression]:
+    def build(args: list[Expression]) -> Expression:
+        from ember.plan.runtime_values import Rand, new_seed
+
+        seed = _seed(args)
+        return Rand(new_seed() if seed is None else seed, gaussian=gaussian)
+
+    return build
+
+
+def _named_struct(args: list[Expression]) -> Expression:
+    from ember.plan.complex_types import CreateStruct
+
+    if len(args) % 2 or not all(isinstance(n, Literal) and isinstance(n.value, str)
+                                for n in args[0::2]):
+        msg = "named_struct takes pairs of a field name (a string literal) and a value"
+        raise AnalysisException(msg)
+    return CreateStruct(tuple(Alias(v, n.value) for n, v in zip(args[0::2], args[1::2],
+                                                                 strict=True)))
+
+
+def _struct(args: list[Expression]) -> Expression:
+    from ember.plan.complex_types import CreateStruct
+
+    return CreateStruct(tuple(args))
+
+
+def _unix_timestamp(args: list[Expression]) -> Expression:
+    from ember.plan.runtime_values import CurrentTime
+
+    if not args:
+        args = [CurrentTime(), Literal("yyyy-MM-dd HH:mm:ss", pa.string())]
+    return UnresolvedFunction("unix_timestamp", tuple(args))
+
+
+def _runtime(kind: str) -> Callable[[list[Expression]], Expression]:
+    def build(args: list[Expression]) -> Expression:
+        from ember.plan import runtime_values
+
+        if kind == "id":
+            return runtime_values.MonotonicallyIncreasingId()
+        if kind == "partition":
+            return runtime_values.SparkPartitionId()
+        return runtime_values.CurrentTime(date=kind == "date")
+
+    return build
+
+
+# Plain calls whose result is not a registry function (or needs its arguments reshaped).
+_SPECIAL_CALLS: dict[str, Callable[[list[Expression]], Expression]] = {
+    "first": _first_last("first"), "last": _first_last("last"),
+    "rand": _rand(False), "random": _rand(False), "randn": _rand(True),
+    "struct": _struct, "named_struct": _named_struct, "unix_timestamp": _unix_timestamp,
+    "monotonically_increasing_id": _runtime("id"), "spark_partition_id": _runtime("partition"),
+    "current_date": _runtime("date"), "current_timestamp": _runtime("timestamp"),
+    "now": _runtime("timestamp"),
+}
+
+
+def _ignore_nulls(self: _Translator, e: exp.IgnoreNulls) -> Expression:
+    inner = self.expr(e.this)
+    if isinstance(inner, UnresolvedFunction) and inner.name in {"first", "last"}:
+        return UnresolvedFunction(f"{inner.name}_ignore_nulls", inner.args)
+    return inner
+
+
+def _trim(self: _Translator, e: exp.Trim) -> Expression:
+    position = str(e.args.get("position") or "").upper()
+    name = {"LEADING": "ltrim", "TRAILING": "rtrim"}.get(position, "trim")
+    chars = e.args.get("expression")
+    args = (self.expr(e.this),) + ((self.expr(chars),) if chars is not None else ())
+    return UnresolvedFunction(name, args)
+
+
+def _position(self: _Translator, e: exp.StrPosition) -> Expression:
+    args = [self.expr(e.args["substr"]), self.expr(e.this)]
+    if e.args.get("position") is not None:
+        args.append(self.expr(e.args["position"]))
+    return UnresolvedFunction("locate", tuple(args))
+
+
+def _bracket(self: _Translator, e: exp.Bracket) -> Expression:
+    from ember.plan.complex_types import ExtractValue
+
+    keys = e.expressions
+    if len(keys) != 1:
+        msg = f"[UNSUPPORTED_FEATURE] {e.sql(dialect='spark')}: one subscript is supported"
+        raise AnalysisException(msg)
+    return ExtractValue(self.expr(e.this), self.expr(keys[0]))
+
+
+def _current_time(date: bool) -> Callable[[_Translator, Any], Expression]:
+    def build(self: _Translator, e: Any) -> Expression:
+        from ember.plan.runtime_values import CurrentTime
+
+        return CurrentTime(date=date)
+
+    return build
+
+
 _EXPRESSIONS: dict[type, Callable[[_Translator, Any], Expression]] = {
     exp.Column: _Translator._column,
     exp.Literal: _Translator._literal,
@@ -694,4 +845,10 @@ _EXPRESSIONS: dict[type, Callable[[_Translator, Any], Expression]] = {
     exp.Window: _Translator._window,
     exp.Subquery: _Translator._scalar_subquery,
     exp.Ordered: lambda self, e: self._ordered(e),
+    exp.IgnoreNulls: _ignore_nulls,
+    exp.Trim: _trim,
+    exp.StrPosition: _position,
+    exp.Bracket: _bracket,
+    exp.CurrentDate: _current_time(True),
+    exp.CurrentTimestamp: _current_time(False),
 }
