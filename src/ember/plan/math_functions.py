@@ -142,7 +142,9 @@ def _rounding(fn: Callable[[pa.Array], pa.Array]) -> Kernel:
         if pa.types.is_integer(x.type):
             return x
         if pa.types.is_decimal(x.type):
-            return fn(x)
+            # One more digit before the point, so that rounding -0.9 to -1 fits.
+            wider = pa.decimal128(min(38, x.type.precision + 1), x.type.scale)
+            return fn(x.cast(wider))
         return _saturating_long(fn(x))
 
     return kernel

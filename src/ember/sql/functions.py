@@ -358,7 +358,7 @@ def percentile_approx(col: ColumnOrName, percentage: Any, accuracy: Any = 10000)
     """The smallest value whose rank reaches ``percentage`` of the group (an array of them for
     a list of percentages). Computed exactly; ``accuracy`` is accepted for compatibility."""
     if isinstance(percentage, list | tuple):
-        pct: Expression = Literal([float(p) for p in percentage], pa.list_(pa.float64()))
+        pct: Expression = Literal(tuple(float(p) for p in percentage), pa.list_(pa.float64()))
     else:
         pct = _arg(percentage)
     return Column(UnresolvedFunction("percentile_approx",

@@ -82,7 +82,7 @@ _AGGREGATES = (exp.AggFunc,)
 # them in casts, renaming them); ember parses them as plain calls, arguments in written order,
 # and resolves them by name through its registries like any other function.
 _PLAIN_CALLS = frozenset({
-    "ADD_MONTHS", "APPROX_COUNT_DISTINCT", "ARRAY", "ARRAY_CONTAINS", "ARRAY_DISTINCT",
+    "ADD_MONTHS", "APPROX_COUNT_DISTINCT", "ARRAY_CONTAINS", "ARRAY_DISTINCT",
     "ARRAY_JOIN", "COLLECT_LIST", "COLLECT_SET", "CONCAT_WS", "CONTAINS", "CORR", "COVAR_POP",
     "COVAR_SAMP", "CRC32", "DATEDIFF", "DATE_ADD", "DATE_FORMAT", "DATE_SUB", "DATE_TRUNC", "DAY",
     "DAYOFMONTH", "DAYOFWEEK", "DAYOFYEAR", "ELEMENT_AT", "ENDSWITH", "EXP", "FIRST",
