@@ -422,3 +422,17 @@ def test_frame_bounds_are_checked_when_the_window_is_built() -> None:
         Window.rowsBetween(-1.5, 0)
     assert (Window.unboundedPreceding, Window.unboundedFollowing, Window.currentRow) == (
         -(1 << 63), (1 << 63) - 1, 0)
+
+
+def test_window_functions_inside_filter_or_aggregation_are_refused_at_analysis(spark) -> None:  # type: ignore[no-untyped-def]
+    from ember.errors import AnalysisException
+    from ember.sql import functions as F
+    from ember.sql.window import Window
+
+    df = spark.range(5)
+    ranked = F.row_number().over(Window.orderBy("id"))
+    with pytest.raises(AnalysisException, match="cannot be used inside filter"):
+        df.filter(ranked < 3)
+    with pytest.raises(AnalysisException, match="cannot be used inside groupBy"):
+        df.groupBy().agg(F.sum(ranked))
+    assert df.withColumn("r", ranked).filter("r < 3").count() == 2

@@ -65,8 +65,11 @@ def _resolve_node(node: LogicalPlan) -> LogicalPlan:
         resolved = tuple(_resolve_named(e, inputs) for e in exprs)
         return Project(resolved, node.child)
     if isinstance(node, Filter):
+        _refuse_windows(node.condition, "filter()", "filter on the new column")
         return _with_missing_references(node, [node.condition], _build_filter)
     if isinstance(node, Aggregate):
+        for e in node.aggs:
+            _refuse_windows(e, "groupBy().agg()", "aggregate the new column")
         return _resolve_aggregate(node)
     if isinstance(node, Sort):
         return _with_missing_references(
@@ -112,6 +115,15 @@ def _with_missing_references(
     used = set().union(*(e.references() for e in resolved))
     carried = Project(child.exprs + tuple(a for a in hidden if a.expr_id in used), child.child)
     return Project(tuple(child.output), build(resolved, carried))
+
+
+def _refuse_windows(expr: Expression, where: str, then: str) -> None:
+    from ember.plan.window import WindowExpression
+
+    if any(isinstance(e, WindowExpression) for e in expr.walk()):
+        msg = (f"a window function cannot be used inside {where}: {expr.sql()}\n\n"
+               f"compute it with withColumn() or select() first, then {then}")
+        raise AnalysisException(msg)
 
 
 def _require_boolean(expr: Expression, what: str) -> None:
