@@ -38,17 +38,25 @@ class JobPlan:
 def split_stages(root: PhysicalOp, sink: Sink, *, next_stage_id: Callable[[], int],
                  next_shuffle_id: Callable[[], int]) -> JobPlan:
     stages: dict[int, Stage] = {}
+    # An exchange with a fixed shuffle id may occur more than once (an RDD on both sides of a
+    # join): it is one map stage, read by every stage above an occurrence.
+    writers: dict[int, int] = {}
 
     def cut(op: PhysicalOp, parents: list[int], reads: dict[int, int]) -> PhysicalOp:
         if isinstance(op, ExchangeExec):
             shuffle_id = op.shuffle_id if op.shuffle_id is not None else next_shuffle_id()
-            child_parents: list[int] = []
-            child_reads: dict[int, int] = {}
-            child_root = cut(op.child, child_parents, child_reads)
-            stage_id = next_stage_id()
-            stages[stage_id] = Stage(stage_id, child_root, ShuffleSink(shuffle_id, op.partitioning),
-                                     tuple(child_parents), shuffle_id, child_reads)
-            parents.append(stage_id)
+            if shuffle_id in writers:
+                stage_id = writers[shuffle_id]
+            else:
+                child_parents: list[int] = []
+                child_reads: dict[int, int] = {}
+                child_root = cut(op.child, child_parents, child_reads)
+                stage_id = writers[shuffle_id] = next_stage_id()
+                stages[stage_id] = Stage(stage_id, child_root,
+                                         ShuffleSink(shuffle_id, op.partitioning),
+                                         tuple(child_parents), shuffle_id, child_reads)
+            if stage_id not in parents:
+                parents.append(stage_id)
             reads[shuffle_id] = op.partitioning.num_partitions
             return ShuffleReadExec(shuffle_id, tuple(op.output),
                                    f", {op.partitioning.describe()}")
