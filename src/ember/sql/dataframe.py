@@ -693,8 +693,10 @@ class DataFrame:
 
     @property
     def rdd(self) -> Any:
-        msg = "the RDD API is not available yet\n\nuse DataFrame operations or collect()"
-        raise AnalysisException(msg)
+        """The rows as an ``RDD`` of ``Row`` objects, computed from this DataFrame's plan."""
+        from ember.core.rdd import from_dataframe
+
+        return from_dataframe(self)
 
 
 def _flatten_names(cols: tuple) -> list[str]:

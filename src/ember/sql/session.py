@@ -16,6 +16,7 @@ from ember.plan.expressions import AttributeReference
 from ember.plan.logical import LocalRelation, Range
 
 if TYPE_CHECKING:
+    from ember.core.context import SparkContext
     from ember.driver.runtime import DriverRuntime
     from ember.sql.dataframe import DataFrame
     from ember.sql.readwriter import DataFrameReader
@@ -121,8 +122,15 @@ class SparkSession:
         return self._conf.get_int("spark.sql.shuffle.partitions")
 
     @property
-    def sparkContext(self) -> DriverRuntime:
-        return self._runtime()
+    def sparkContext(self) -> SparkContext:
+        from ember.core.context import SparkContext
+
+        self._runtime()  # refuses a stopped session
+        sc = self.__dict__.get("_spark_context")
+        if sc is None:
+            with SparkSession._lock:
+                sc = self.__dict__.setdefault("_spark_context", SparkContext._for_session(self))
+        return sc
 
     @property
     def version(self) -> str:
@@ -158,8 +166,11 @@ class SparkSession:
         ``schema`` is a StructType, a DDL string (``"a INT, b STRING"``), a list of column names,
         or None to infer it from the data.
         """
+        from ember.core.rdd import RDD, to_dataframe
         from ember.sql.dataframe import DataFrame
 
+        if isinstance(data, RDD):
+            return to_dataframe(self, data, schema, samplingRatio)
         table = _to_arrow(data, schema)
         attrs = tuple(AttributeReference(f.name, f.type, f.nullable) for f in table.schema)
         parts = _split(table, self._runtime().default_parallelism)
