@@ -22,7 +22,6 @@ from urllib.parse import quote
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from ember.exec.context import TaskContext
 from ember.exec.java_format import format_double
@@ -122,6 +121,8 @@ def _partition_text(value: Any) -> str:
 def _write(table: pa.Table, path: Path, sink: FileWriteSink) -> None:
     options = {k.lower(): v for k, v in sink.options}
     if sink.fmt == "parquet":
+        import pyarrow.parquet as pq
+
         compression = options.get("compression", "snappy")
         pq.write_table(table, path, compression=None if compression == "none" else compression)
         return

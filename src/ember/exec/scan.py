@@ -11,10 +11,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.json as pajson
-import pyarrow.parquet as pq
 
 from ember.exec.context import TaskContext
 from ember.exec.operators import PhysicalOp, table_batches
@@ -73,6 +71,8 @@ def plan_splits(fmt: str, files: Sequence[str], roots: Sequence[str] = (),
         if fmt != "parquet":
             splits.append((f, None, values))
             continue
+        import pyarrow.parquet as pq
+
         meta = pq.ParquetFile(f).metadata
         group: list[int] = []
         size = 0
@@ -284,6 +284,8 @@ class FileScanExec(PhysicalOp):
         names = [a.name for a in file_attrs] or self.file_schema.names[:1]
         if self.fmt == "parquet":
             # pyarrow needs an explicit filesystem to build a fragment from a path string.
+            import pyarrow.dataset as ds  # imports pandas: loaded only where parquet is read
+
             fragment = ds.ParquetFileFormat().make_fragment(
                 path, filesystem=pafs.LocalFileSystem(), row_groups=row_groups)
             batches = fragment.to_batches(schema=self.file_schema, columns=names,

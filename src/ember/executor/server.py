@@ -27,6 +27,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from ember import rpc
+from ember.driver.server_socket import nodelay
 from ember.exec.shuffle_files import block_location
 from ember.executor.runner import BadTaskError, Executor
 
@@ -173,6 +174,7 @@ def main() -> None:
     bind = env.get("EMBER_BIND_HOST", "127.0.0.1")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    nodelay(sock)
     sock.bind((bind, int(env.get("EMBER_EXECUTOR_PORT", "0"))))
     advertise = env.get("POD_IP") or ("127.0.0.1" if bind in {"0.0.0.0", ""} else bind)
     executor.address = f"http://{advertise}:{sock.getsockname()[1]}"

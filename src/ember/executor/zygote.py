@@ -57,25 +57,24 @@ def run() -> None:
 
     server._die_with_parent()
     # Warm the modules every executor needs before the first fork.
+    import aiohttp  # noqa: F401  (the shuffle client; imported late, it stalls a first job)
+
+    # Acero (pyarrow's grouping and joins) loads pandas, a quarter second a process.
+    import pyarrow.acero  # noqa: F401
+
     import ember.exec.join  # noqa: F401
     import ember.exec.scan  # noqa: F401
     import ember.exec.shuffle_fetch  # noqa: F401
     import ember.executor.runner  # noqa: F401
+    import ember.plan.physical  # noqa: F401  (every operator a task may run)
 
     children: dict[int, str] = {}
     _emit({"event": "ready"})
     buffer = b""
     stdin = sys.stdin.buffer.raw if hasattr(sys.stdin.buffer, "raw") else sys.stdin.buffer
     closed = False
-    warm = False
     while not closed:
         ready, _, _ = select.select([stdin], [], [], 0.05)
-        if not ready and not warm:
-            # Once the first executors are forked, warm what they import lazily, so that
-            # replacements start with it loaded.
-            import aiohttp  # noqa: F401
-
-            warm = True
         if ready:
             chunk = os.read(stdin.fileno(), 65536)
             if not chunk:

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from ember.errors import AnalysisException
 from ember.exec.file_writer import EXTENSIONS, FileWriteSink, check_text_compression
@@ -151,6 +150,8 @@ class DataFrameReader:
         if fmt == "text":
             return pa.schema([pa.field("value", pa.string())])
         if fmt == "parquet":
+            import pyarrow.dataset as ds
+
             schema = ds.dataset(files, format="parquet").schema
             return pa.schema([pa.field(f.name, _normalise_type(f.type)) for f in schema])
         files = [f for f in files if os.path.getsize(f) > 0]
