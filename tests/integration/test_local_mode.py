@@ -315,3 +315,18 @@ def test_executor_cores_set_the_task_slots_of_each_executor(make_session) -> Non
     # One executor process ran both tasks at the same time, in two slots.
     assert pid_a == pid_b
     assert float(a0) < float(b1) and float(b0) < float(a1)
+
+
+def test_a_task_that_cannot_be_serialized_fails_its_job_and_frees_its_slot(spark) -> None:  # type: ignore[no-untyped-def]
+    import threading as th
+
+    lock = th.Lock()  # locks cannot be pickled
+
+    def uses_a_lock(x: int) -> int:
+        with lock:
+            return x
+
+    with pytest.raises(SparkJobError, match="could not be serialized"):
+        spark.range(4).select(F.udf(uses_a_lock, "long")("id")).collect()
+    assert spark._runtime().tasks.is_idle()
+    assert spark.range(6).count() == 6

@@ -161,3 +161,58 @@ def test_etl_with_windows_example_matches_pandas() -> None:
     start = tables.index(["category", "product", "revenue", "rank"])
     got = [(r[0], r[1], float(r[2]), int(r[3])) for r in tables[start + 1:]]
     assert got == [(r.category, r.product, r.amount, int(r.rank)) for r in best.itertuples()]
+
+
+def _tab_lines(text: str) -> list[list[str]]:
+    return [line.split("\t") for line in text.splitlines() if "\t" in line]
+
+
+def test_rdd_wordcount_example_matches_a_counter() -> None:
+    import re
+    from collections import Counter
+
+    data = EXAMPLES.parent / "data" / "pipelines.txt"
+    out = submit("--master", "local[2]", str(EXAMPLES / "rdd_wordcount.py"), str(data), "5")
+    assert out.returncode == 0, out.stderr
+    lines = data.read_text().splitlines()
+    counts = Counter(w for line in lines for w in re.split(r"[^a-z']+", line.lower()) if w)
+    top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+    rows = _tab_lines(out.stdout)
+    assert [(w, int(n)) for w, n in rows[:5]] == top
+    assert rows[5:] == [["lines", str(len(lines))], ["distinct", str(len(counts))],
+                        ["longest", str(max(len(line.split()) for line in lines))]]
+
+
+def test_monte_carlo_pi_example_matches_the_same_draws_in_python() -> None:
+    example = load_example("monte_carlo_pi")
+    samples, partitions = 50_000, 4
+    out = submit("--master", "local[2]", str(EXAMPLES / "monte_carlo_pi.py"), str(samples),
+                 str(partitions))
+    assert out.returncode == 0, out.stderr
+    # parallelize() splits a range into equal contiguous slices, as PySpark does.
+    inside = sum(next(example.hits(i, range(samples * i // partitions,
+                                            samples * (i + 1) // partitions)))
+                 for i in range(partitions))
+    assert out.stdout.split() == ["samples", str(samples), "inside", str(inside), "pi",
+                                  f"{4.0 * inside / samples:.6f}"]
+
+
+def test_pagerank_example_matches_plain_python() -> None:
+    example = load_example("pagerank")
+    out = submit("--master", "local[2]", str(EXAMPLES / "pagerank.py"), "6")
+    assert out.returncode == 0, out.stderr
+    links: dict[str, list[str]] = {}
+    for src, dst in sorted(set(example.generated_edges())):
+        links.setdefault(src, []).append(dst)
+    ranks = {page: 1.0 for page in links}
+    for _ in range(6):
+        contribs: dict[str, float] = {}
+        for page, urls in links.items():
+            if page in ranks:
+                for url in urls:
+                    contribs[url] = contribs.get(url, 0.0) + ranks[page] / len(urls)
+        ranks = {url: 0.15 + 0.85 * c for url, c in contribs.items()}
+    top = sorted(ranks.items(), key=lambda kv: (-round(kv[1], 9), kv[0]))[:5]
+    got = [(page, float(rank)) for page, rank in _tab_lines(out.stdout)]
+    assert [p for p, _ in got] == [p for p, _ in top]
+    assert [r for _, r in got] == pytest.approx([round(r, 6) for _, r in top], abs=1e-6)

@@ -414,7 +414,7 @@ class DriverRuntime:
             if isinstance(ins, ev.SubmitTasks):
                 work += self.tasks.submit_taskset(ins.stage_id, ins.stage_attempt, ins.partitions)
             elif isinstance(ins, ev.LaunchTask):
-                self._launch(ins)
+                work += self._launch(ins)
             elif isinstance(ins, ev.KillTask):
                 executor = self.executors.get(ins.executor_id)
                 if executor is not None:
@@ -460,11 +460,16 @@ class DriverRuntime:
                     metrics=status.get("metrics") or {})
         return self.dag.task_succeeded(ins.stage_id, ins.stage_attempt, ins.partition, map_status)
 
-    def _launch(self, ins: ev.LaunchTask) -> None:
+    def _launch(self, ins: ev.LaunchTask) -> list[ev.Instruction]:
+        """Send a task to its executor; a task that cannot be sent is reported back to the
+        TaskScheduler at once, so that no slot stays taken by a task that never ran."""
         entry = self.stages.get(ins.stage_id)
         executor = self.executors.get(ins.executor_id)
-        if entry is None or executor is None:
-            return
+        if entry is None:  # the stage ended (its job failed or was cancelled)
+            return self.tasks.task_killed(ins.task_id)
+        if executor is None:
+            return self.tasks.task_failed(
+                ins.task_id, reason=f"executor {ins.executor_id} was lost before the task started")
         job_id, stage = entry
         desc = TaskDescription(
             task_id=ins.task_id, stage_id=ins.stage_id, stage_attempt=ins.stage_attempt,
@@ -473,9 +478,15 @@ class DriverRuntime:
             reduce_ranges=stage.reduce_ranges, job_id=job_id)
         self.task_infos[ins.task_id] = TaskInfo(ins.task_id, ins.stage_id, ins.partition,
                                                 ins.executor_id)
+        try:
+            payload = cloudpickle.dumps(desc)
+        except Exception as exc:  # noqa: BLE001 - any object in a plan may refuse pickling
+            return self.tasks.task_failed(ins.task_id, reason=(
+                f"the task could not be serialized: {type(exc).__name__}: {exc}\n\n"
+                "functions and values used by the query must be picklable by cloudpickle"))
         self.counters["tasks_launched_total"] += 1
-        payload = cloudpickle.dumps(desc)
         self._launcher.submit(self._post_task, ins.task_id, executor, payload)
+        return []
 
     def _post_task(self, task_id: int, executor: ExecutorInfo, payload: bytes) -> None:
         try:
