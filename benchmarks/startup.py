@@ -73,8 +73,10 @@ def main() -> None:
     if "pyspark" in medians:
         ratio = medians["ember"]["first_result"] / medians["pyspark"]["first_result"]
         lines += ["", f"ember/PySpark, time to first result: {ratio:.2f}"]
-    lines += ["", "Command: `python benchmarks/startup.py " +
-              " ".join(sys.argv[1:]) + "`", ""]
+    command = f"python benchmarks/startup.py --trials {args.trials}"
+    if args.pyspark_python:
+        command += " --pyspark-python PYTHON_WITH_PYSPARK"
+    lines += ["", f"Command: `{command}`", ""]
     out = Path(__file__).parent / "results" / f"startup-{today}-{host}.md"
     out.write_text("\n".join(lines))
     print("\n".join(lines))
