@@ -107,3 +107,29 @@ def test_describe_and_summary_match_python_statistics(spark) -> None:  # type: i
     assert [r.summary for r in people.summary("count", "90%").collect()] == ["count", "90%"]
     with pytest.raises(AnalysisException, match="not a recognised statistic"):
         people.summary("mode")
+
+
+def test_foreach_runs_in_the_executors_and_local_iterator_yields_every_row(spark,  # type: ignore[no-untyped-def]
+                                                                          tmp_path) -> None:
+    import os
+
+    df = spark.range(0, 40, numPartitions=4)
+    seen = tmp_path / "seen"
+    seen.mkdir()
+
+    def record(row) -> None:  # type: ignore[no-untyped-def]
+        (seen / f"{row.id}-{os.getpid()}").touch()
+
+    df.foreach(record)
+    names = [p.name.split("-") for p in seen.iterdir()]
+    assert sorted(int(i) for i, _ in names) == list(range(40))
+    assert str(os.getpid()) not in {pid for _, pid in names}
+
+    def count_partition(rows) -> None:  # type: ignore[no-untyped-def]
+        ids = [r.id for r in rows]
+        (seen / f"partition-{min(ids)}-{len(ids)}").touch()
+
+    df.foreachPartition(count_partition)
+    assert sorted(p.name for p in seen.iterdir() if p.name.startswith("partition")) == \
+        ["partition-0-10", "partition-10-10", "partition-20-10", "partition-30-10"]
+    assert [r.id for r in df.toLocalIterator()] == list(range(40))

@@ -6,7 +6,7 @@ column, a type mismatch) are reported by the call that makes them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -603,6 +603,18 @@ class DataFrame:
     def tail(self, num: int) -> list[Row]:
         rows = self.collect()
         return rows[-num:] if num else []
+
+    def toLocalIterator(self, prefetchPartitions: bool = False) -> Iterator[Row]:
+        """The rows, one partition at a time, so the driver holds one partition's rows."""
+        return self.rdd.toLocalIterator(prefetchPartitions)
+
+    def foreach(self, f: Callable[[Row], Any]) -> None:
+        """Run ``f`` on every row, in the executors (for side effects)."""
+        self.rdd.foreach(f)
+
+    def foreachPartition(self, f: Callable[[Iterator[Row]], Any]) -> None:
+        """Run ``f`` on an iterator over each partition's rows, in the executors."""
+        self.rdd.foreachPartition(f)
 
     def isEmpty(self) -> bool:
         return not self.take(1)
