@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/python examples/etl_joins.py
 
 test: $(STAMP)
-	$(BIN)/python -m pytest tests/unit tests/integration -q
+	$(BIN)/python -m pytest tests -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples benchmarks
