@@ -133,3 +133,29 @@ def test_foreach_runs_in_the_executors_and_local_iterator_yields_every_row(spark
     assert sorted(p.name for p in seen.iterdir() if p.name.startswith("partition")) == \
         ["partition-0-10", "partition-10-10", "partition-20-10", "partition-30-10"]
     assert [r.id for r in df.toLocalIterator()] == list(range(40))
+
+
+def test_udf_as_a_decorator_with_and_without_a_declared_type(spark) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from ember.sql.types import StringType
+
+    @F.udf("int")
+    def plus_one(x):  # type: ignore[no-untyped-def]
+        return None if x is None else x + 1
+
+    @F.udf(returnType=StringType())
+    def shout(s):  # type: ignore[no-untyped-def]
+        return s.upper() + "!"
+
+    @F.udf
+    def where_am_i(x):  # type: ignore[no-untyped-def]  (string by default, as PySpark)
+        return str(os.getpid())
+
+    df = spark.createDataFrame([(1, "a"), (None, "b")], ["n", "s"])
+    out = df.select(plus_one("n").alias("p"), shout("s").alias("u"), where_am_i("n").alias("pid"))
+    assert out.dtypes == [("p", "int"), ("u", "string"), ("pid", "string")]
+    rows = out.collect()
+    assert [(r.p, r.u) for r in rows] == [(2, "A!"), (None, "B!")]
+    # user functions run inside the executor processes, not in the driver
+    assert {r.pid for r in rows} <= {str(p) for p in spark._runtime().executor_pids().values()}
