@@ -240,3 +240,9 @@ def test_unknown_names_raise_analysis_exception(views) -> None:  # type: ignore[
         spark.sql("SELECT nmae FROM people")
     with pytest.raises(AnalysisException, match="undefined function"):
         spark.sql("SELECT no_such_function(name) FROM people")
+
+
+def test_show_tables_lists_temporary_views(views) -> None:  # type: ignore[no-untyped-def]
+    spark, _ = views
+    rows = spark.sql("SHOW TABLES").collect()
+    assert {(r.tableName, r.isTemporary) for r in rows} >= {("people", True), ("orders", True)}

@@ -8,6 +8,7 @@ planner the DataFrame API gets.
 from __future__ import annotations
 
 import decimal
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,10 @@ from ember.sql.column import Column
 if TYPE_CHECKING:
     from ember.sql.dataframe import DataFrame
     from ember.sql.session import SparkSession
+
+# sqlglot warns on stderr when it falls back to a generic command (SHOW ...); ember reports
+# what it cannot run itself.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 # sqlglot's canonical names that Spark spells differently
 _FUNCTION_NAMES = {
@@ -188,7 +193,9 @@ class _Translator:
         raise AnalysisException(msg)
 
     def _show(self, tree: exp.Command) -> DataFrame:
-        text = str(tree.expression).strip().upper() if tree.expression else ""
+        expression = tree.expression
+        text = (expression.name if isinstance(expression, exp.Expression) else
+                str(expression or "")).strip().upper()
         if text.startswith("TABLES"):
             assert self.session is not None
             return self.session.catalog._tables_frame()
