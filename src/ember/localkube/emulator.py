@@ -76,6 +76,11 @@ class Emulator(KubernetesEmulator):
 
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         path = raw_request.path
+        if path.startswith("/openapi/v3"):
+            try:
+                return _json(self._openapi_v3(path))
+            except KubernetesError as error:
+                return self._status(error)
         if path == "/api" or path.startswith(("/api/", "/apis")):
             try:
                 return await self._serve_api_request(raw_request)
@@ -196,6 +201,36 @@ class Emulator(KubernetesEmulator):
         return {"kind": "APIResourceList", "apiVersion": "v1",
                 "groupVersion": f"{group}/{version}" if group else version,
                 "resources": [entry for rt in types for entry in rt.discovery_entries()]}
+
+    def _openapi_v3(self, path: str) -> dict[str, Any]:
+        """A skeleton OpenAPI v3: enough for kubectl to see that the server validates fields itself.
+
+        Each PATCH operation declares the ``fieldValidation`` query parameter; kubectl then leaves
+        validation to the server instead of downloading full schemas.
+        """
+        versions = {(rt.group, rt.version) for rt in self.catalogue.all()}
+
+        def prefix(group: str, version: str) -> str:
+            return f"apis/{group}/{version}" if group else f"api/{version}"
+
+        if path.rstrip("/") == "/openapi/v3":
+            return {"paths": {prefix(g, v): {"serverRelativeURL": f"/openapi/v3/{prefix(g, v)}"}
+                              for g, v in sorted(versions)}}
+        wanted = path[len("/openapi/v3/"):].strip("/")
+        types = [rt for rt in self.catalogue.all() if prefix(rt.group, rt.version) == wanted]
+        if not types:
+            raise api_error(404, "NotFound", "the server could not find the requested resource")
+        paths = {}
+        for rt in types:
+            scope = "/namespaces/{namespace}" if rt.namespaced else ""
+            operation = {
+                "x-kubernetes-group-version-kind": {"group": rt.group, "version": rt.version, "kind": rt.kind},
+                "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "OK"}},
+            }
+            paths[f"/{wanted}{scope}/{rt.plural}/{{name}}"] = {"patch": operation}
+        return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"},
+                "paths": paths, "components": {"schemas": {}}}
 
     # -- streams ---------------------------------------------------------------------------------
 
@@ -328,7 +363,7 @@ def kubeconfig_text(url: str, *, namespace: str = "default") -> str:
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "ember-local", "cluster": {"server": url}}],
-        "users": [{"name": "ember-local", "user": {}}],
+        "users": [{"name": "ember-local", "user": {"token": "ember-local"}}],  # any token is accepted
         "contexts": [{"name": "ember-local",
                       "context": {"cluster": "ember-local", "user": "ember-local", "namespace": namespace}}],
         "current-context": "ember-local",
