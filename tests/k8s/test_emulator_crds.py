@@ -20,24 +20,34 @@ CRD = {
         "group": "example.ember.dev",
         "scope": "Namespaced",
         "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "shortNames": ["wd"]},
-        "versions": [{
-            "name": "v1", "served": True, "storage": True,
-            "subresources": {"status": {}},
-            "additionalPrinterColumns": [
-                {"name": "Size", "type": "integer", "jsonPath": ".spec.size"},
-                {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-            ],
-            "schema": {"openAPIV3Schema": {
-                "type": "object",
-                "properties": {
-                    "spec": {"type": "object", "required": ["size"], "properties": {
-                        "size": {"type": "integer", "minimum": 1},
-                        "color": {"type": "string", "enum": ["red", "blue"]},
-                    }},
-                    "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": [
+                    {"name": "Size", "type": "integer", "jsonPath": ".spec.size"},
+                    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+                ],
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "required": ["size"],
+                                "properties": {
+                                    "size": {"type": "integer", "minimum": 1},
+                                    "color": {"type": "string", "enum": ["red", "blue"]},
+                                },
+                            },
+                            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                        },
+                    }
                 },
-            }},
-        }],
+            }
+        ],
     },
 }
 
@@ -61,11 +71,16 @@ def test_a_created_crd_is_discoverable(kube, api_client, crd):
 
 def test_custom_objects_are_validated_against_the_schema(crd):
     crd.create_namespaced_custom_object("example.ember.dev", "v1", "default", "widgets", widget("ok", size=2))
-    for spec, field in [({"size": "big"}, "spec.size"), ({}, "spec.size"), ({"size": 0}, "spec.size"),
-                        ({"size": 1, "color": "green"}, "spec.color")]:
+    for spec, field in [
+        ({"size": "big"}, "spec.size"),
+        ({}, "spec.size"),
+        ({"size": 0}, "spec.size"),
+        ({"size": 1, "color": "green"}, "spec.color"),
+    ]:
         with pytest.raises(ApiException) as error:
-            crd.create_namespaced_custom_object("example.ember.dev", "v1", "default", "widgets",
-                                                widget("bad", **spec))
+            crd.create_namespaced_custom_object(
+                "example.ember.dev", "v1", "default", "widgets", widget("bad", **spec)
+            )
         assert error.value.status == 422
         status = json.loads(error.value.body)
         assert status["reason"] == "Invalid"
@@ -74,11 +89,23 @@ def test_custom_objects_are_validated_against_the_schema(crd):
 
 def test_status_subresource_of_a_crd_is_isolated(crd):
     crd.create_namespaced_custom_object("example.ember.dev", "v1", "default", "widgets", widget("w", size=1))
-    main = crd.patch_namespaced_custom_object("example.ember.dev", "v1", "default", "widgets", "w",
-                                              {"spec": {"size": 3}, "status": {"phase": "Ignored"}})
+    main = crd.patch_namespaced_custom_object(
+        "example.ember.dev",
+        "v1",
+        "default",
+        "widgets",
+        "w",
+        {"spec": {"size": 3}, "status": {"phase": "Ignored"}},
+    )
     assert "status" not in main and main["metadata"]["generation"] == 2
-    status = crd.patch_namespaced_custom_object_status("example.ember.dev", "v1", "default", "widgets", "w",
-                                                       {"spec": {"size": 9}, "status": {"phase": "Ready"}})
+    status = crd.patch_namespaced_custom_object_status(
+        "example.ember.dev",
+        "v1",
+        "default",
+        "widgets",
+        "w",
+        {"spec": {"size": 9}, "status": {"phase": "Ready"}},
+    )
     assert status["status"] == {"phase": "Ready"} and status["spec"]["size"] == 3
     assert status["metadata"]["generation"] == 2
 
@@ -87,8 +114,10 @@ def test_server_side_table_uses_printer_columns(kube, crd):
     import urllib.request
 
     crd.create_namespaced_custom_object("example.ember.dev", "v1", "default", "widgets", widget("w", size=4))
-    request = urllib.request.Request(f"{kube.url}/apis/example.ember.dev/v1/namespaces/default/widgets",
-                                     headers={"Accept": "application/json;as=Table;g=meta.k8s.io;v=v1"})
+    request = urllib.request.Request(
+        f"{kube.url}/apis/example.ember.dev/v1/namespaces/default/widgets",
+        headers={"Accept": "application/json;as=Table;g=meta.k8s.io;v=v1"},
+    )
     with urllib.request.urlopen(request) as response:
         table = json.load(response)
     assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Size", "Phase", "Age"]
@@ -100,8 +129,9 @@ def test_kubectl_applies_gets_patches_and_deletes_custom_objects(kube, tmp_path)
     env = dict(os.environ, KUBECONFIG=str(kube.kubeconfig))
 
     def kubectl(*args: str, stdin: str | None = None) -> str:
-        done = subprocess.run(["kubectl", *args], env=env, input=stdin, capture_output=True, text=True,
-                              timeout=30)
+        done = subprocess.run(
+            ["kubectl", *args], env=env, input=stdin, capture_output=True, text=True, timeout=30
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout
 
@@ -140,7 +170,9 @@ def test_a_kopf_operator_patches_status_through_the_subresource(kube, crd):
     )
     phase = None
     with KopfRunner(["run", "--standalone", "--namespace=default", str(operator)], timeout=30):
-        crd.create_namespaced_custom_object("example.ember.dev", "v1", "default", "widgets", widget("w", size=2))
+        crd.create_namespaced_custom_object(
+            "example.ember.dev", "v1", "default", "widgets", widget("w", size=2)
+        )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and not phase:
             obj = crd.get_namespaced_custom_object("example.ember.dev", "v1", "default", "widgets", "w")

@@ -11,7 +11,9 @@ import pytest
 from kubernetes.client import ApiException, CoreV1Api
 
 POD = {
-    "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p1", "labels": {"app": "web"}},
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "p1", "labels": {"app": "web"}},
     "spec": {"containers": [{"name": "main", "image": "python:3.11", "command": ["sleep", "1"]}]},
 }
 
@@ -77,7 +79,9 @@ def test_strategic_merge_patch_merges_containers_by_name(api_client):
     core = CoreV1Api(api_client)
     pod = dict(POD, spec={"containers": [{"name": "a", "image": "x"}, {"name": "b", "image": "y"}]})
     core.create_namespaced_pod("default", pod)
-    patched = core.patch_namespaced_pod("p1", "default", {"spec": {"containers": [{"name": "b", "image": "z"}]}})
+    patched = core.patch_namespaced_pod(
+        "p1", "default", {"spec": {"containers": [{"name": "b", "image": "z"}]}}
+    )
     assert [(c.name, c.image) for c in patched.spec.containers] == [("a", "x"), ("b", "z")]
 
 
@@ -85,16 +89,21 @@ def test_json_patch_and_merge_patch(kube, api_client):
     core = CoreV1Api(api_client)
     core.create_namespaced_config_map("default", {"metadata": {"name": "a"}, "data": {"k": "1", "j": "2"}})
     request = urllib.request.Request(
-        f"{kube.url}/api/v1/namespaces/default/configmaps/a", method="PATCH",
-        data=json.dumps([{"op": "replace", "path": "/data/k", "value": "9"},
-                         {"op": "remove", "path": "/data/j"}]).encode(),
-        headers={"Content-Type": "application/json-patch+json"})
+        f"{kube.url}/api/v1/namespaces/default/configmaps/a",
+        method="PATCH",
+        data=json.dumps(
+            [{"op": "replace", "path": "/data/k", "value": "9"}, {"op": "remove", "path": "/data/j"}]
+        ).encode(),
+        headers={"Content-Type": "application/json-patch+json"},
+    )
     with urllib.request.urlopen(request) as response:
         assert json.load(response)["data"] == {"k": "9"}
     request = urllib.request.Request(
-        f"{kube.url}/api/v1/namespaces/default/configmaps/a", method="PATCH",
+        f"{kube.url}/api/v1/namespaces/default/configmaps/a",
+        method="PATCH",
         data=json.dumps({"data": {"k": None, "n": "1"}}).encode(),
-        headers={"Content-Type": "application/merge-patch+json"})
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
     with urllib.request.urlopen(request) as response:
         assert json.load(response)["data"] == {"n": "1"}
 
@@ -111,9 +120,15 @@ def test_namespaces_must_exist_and_can_be_created(api_client):
 
 
 def test_invalid_pod_spec_is_refused_with_422(kube):
-    bad = dict(POD, spec={"containers": [{"name": "main", "image": "x", "ports": [{"containerPort": "http"}]}]})
-    request = urllib.request.Request(f"{kube.url}/api/v1/namespaces/default/pods", method="POST",
-                                     data=json.dumps(bad).encode(), headers={"Content-Type": "application/json"})
+    bad = dict(
+        POD, spec={"containers": [{"name": "main", "image": "x", "ports": [{"containerPort": "http"}]}]}
+    )
+    request = urllib.request.Request(
+        f"{kube.url}/api/v1/namespaces/default/pods",
+        method="POST",
+        data=json.dumps(bad).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with pytest.raises(urllib.error.HTTPError) as error:
         urllib.request.urlopen(request)
     assert error.value.code == 422
@@ -122,16 +137,20 @@ def test_invalid_pod_spec_is_refused_with_422(kube):
     assert "spec.containers.0.ports.0.containerPort" in status["message"]
 
 
-@pytest.mark.parametrize(("method", "path", "body", "code"), [
-    ("POST", "/api/v1/namespaces/default/configmaps", b"{not json", 400),
-    ("GET", "/api/v1/namespaces/default/widgets", None, 404),
-    ("GET", "/apis/nowhere.example.com/v1", None, 404),
-    ("POST", "/api/v1/namespaces/default/configmaps/a", b"{}", 405),
-    ("GET", "/api/v1/namespaces/default/configmaps?labelSelector=a+in+(", None, 400),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "body", "code"),
+    [
+        ("POST", "/api/v1/namespaces/default/configmaps", b"{not json", 400),
+        ("GET", "/api/v1/namespaces/default/widgets", None, 404),
+        ("GET", "/apis/nowhere.example.com/v1", None, 404),
+        ("POST", "/api/v1/namespaces/default/configmaps/a", b"{}", 405),
+        ("GET", "/api/v1/namespaces/default/configmaps?labelSelector=a+in+(", None, 400),
+    ],
+)
 def test_bad_requests_get_kubernetes_status_errors(kube, method, path, body, code):
-    request = urllib.request.Request(f"{kube.url}{path}", method=method, data=body,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{kube.url}{path}", method=method, data=body, headers={"Content-Type": "application/json"}
+    )
     with pytest.raises(urllib.error.HTTPError) as error:
         urllib.request.urlopen(request)
     assert error.value.code == code
@@ -143,13 +162,29 @@ def test_bad_requests_get_kubernetes_status_errors(kube, method, path, body, cod
 
 def test_events_in_both_api_groups(api_client):
     core = CoreV1Api(api_client)
-    core.create_namespaced_event("default", {
-        "metadata": {"name": "e1"}, "involvedObject": {"kind": "Pod", "name": "p1", "namespace": "default"},
-        "reason": "Started", "message": "hello", "type": "Normal"})
+    core.create_namespaced_event(
+        "default",
+        {
+            "metadata": {"name": "e1"},
+            "involvedObject": {"kind": "Pod", "name": "p1", "namespace": "default"},
+            "reason": "Started",
+            "message": "hello",
+            "type": "Normal",
+        },
+    )
     events = kubernetes.client.EventsV1Api(api_client)
-    events.create_namespaced_event("default", {
-        "metadata": {"name": "e2"}, "eventTime": "2026-01-01T00:00:00.000000Z", "reportingController": "ember",
-        "reportingInstance": "x", "action": "Run", "reason": "Started", "type": "Normal",
-        "regarding": {"kind": "Pod", "name": "p1", "namespace": "default"}})
+    events.create_namespaced_event(
+        "default",
+        {
+            "metadata": {"name": "e2"},
+            "eventTime": "2026-01-01T00:00:00.000000Z",
+            "reportingController": "ember",
+            "reportingInstance": "x",
+            "action": "Run",
+            "reason": "Started",
+            "type": "Normal",
+            "regarding": {"kind": "Pod", "name": "p1", "namespace": "default"},
+        },
+    )
     assert [e.reason for e in core.list_namespaced_event("default").items] == ["Started"]
     assert [e.metadata.name for e in events.list_namespaced_event("default").items] == ["e2"]

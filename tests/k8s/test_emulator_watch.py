@@ -13,23 +13,32 @@ from ember.localkube import selectors
 
 
 def _pod(name: str, labels: dict[str, str] | None = None, **meta: object) -> dict[str, object]:
-    return {"metadata": {"name": name, "labels": labels or {}, **meta},
-            "spec": {"containers": [{"name": "main", "image": "python:3.11"}]}}
+    return {
+        "metadata": {"name": name, "labels": labels or {}, **meta},
+        "spec": {"containers": [{"name": "main", "image": "python:3.11"}]},
+    }
 
 
-@pytest.mark.parametrize(("selector", "expected"), [
-    ("app=web", ["a", "b"]),
-    ("app==web,tier=front", ["a"]),
-    ("app!=web", ["c", "d"]),
-    ("tier in (front,back)", ["a", "b", "c"]),
-    ("tier notin (front)", ["b", "c", "d"]),
-    ("tier", ["a", "b", "c"]),
-    ("!tier", ["d"]),
-])
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        ("app=web", ["a", "b"]),
+        ("app==web,tier=front", ["a"]),
+        ("app!=web", ["c", "d"]),
+        ("tier in (front,back)", ["a", "b", "c"]),
+        ("tier notin (front)", ["b", "c", "d"]),
+        ("tier", ["a", "b", "c"]),
+        ("!tier", ["d"]),
+    ],
+)
 def test_label_selectors_on_list(api_client, selector, expected):
     core = CoreV1Api(api_client)
-    for name, labels in [("a", {"app": "web", "tier": "front"}), ("b", {"app": "web", "tier": "back"}),
-                         ("c", {"app": "db", "tier": "back"}), ("d", {})]:
+    for name, labels in [
+        ("a", {"app": "web", "tier": "front"}),
+        ("b", {"app": "web", "tier": "back"}),
+        ("c", {"app": "db", "tier": "back"}),
+        ("d", {}),
+    ]:
         core.create_namespaced_config_map("default", {"metadata": {"name": name, "labels": labels}})
     found = core.list_namespaced_config_map("default", label_selector=selector)
     assert [cm.metadata.name for cm in found.items] == expected
@@ -40,12 +49,20 @@ def test_field_selectors_on_name_namespace_and_phase(kube, api_client):
     core.create_namespaced_pod("default", _pod("p1"))
     core.create_namespaced_pod("default", _pod("p2"))
     core.patch_namespaced_pod_status("p2", "default", {"status": {"phase": "Running"}})
-    assert [p.metadata.name for p in core.list_namespaced_pod(
-        "default", field_selector="status.phase=Running").items] == ["p2"]
-    assert [p.metadata.name for p in core.list_pod_for_all_namespaces(
-        field_selector="metadata.name=p1,metadata.namespace=default").items] == ["p1"]
-    assert [p.metadata.name for p in core.list_namespaced_pod(
-        "default", field_selector="status.phase!=Running").items] == ["p1"]
+    assert [
+        p.metadata.name
+        for p in core.list_namespaced_pod("default", field_selector="status.phase=Running").items
+    ] == ["p2"]
+    assert [
+        p.metadata.name
+        for p in core.list_pod_for_all_namespaces(
+            field_selector="metadata.name=p1,metadata.namespace=default"
+        ).items
+    ] == ["p1"]
+    assert [
+        p.metadata.name
+        for p in core.list_namespaced_pod("default", field_selector="status.phase!=Running").items
+    ] == ["p1"]
 
 
 def test_selector_parser_rejects_garbage():
@@ -63,9 +80,16 @@ def test_watch_from_resource_version_sends_only_later_events_and_times_out(api_c
     core.create_namespaced_config_map("default", {"metadata": {"name": "other"}})
     core.patch_namespaced_config_map("new", "default", {"data": {"k": "v"}})
     started = time.monotonic()
-    events = [(e["type"], e["object"].metadata.name) for e in watch.Watch().stream(
-        core.list_namespaced_config_map, "default", resource_version=since, label_selector="w=1",
-        timeout_seconds=1)]
+    events = [
+        (e["type"], e["object"].metadata.name)
+        for e in watch.Watch().stream(
+            core.list_namespaced_config_map,
+            "default",
+            resource_version=since,
+            label_selector="w=1",
+            timeout_seconds=1,
+        )
+    ]
     assert events == [("ADDED", "new"), ("MODIFIED", "new")]
     assert time.monotonic() - started < 5
 
@@ -73,8 +97,10 @@ def test_watch_from_resource_version_sends_only_later_events_and_times_out(api_c
 def test_watch_without_resource_version_starts_with_existing_objects(api_client):
     core = CoreV1Api(api_client)
     core.create_namespaced_config_map("default", {"metadata": {"name": "a"}})
-    events = [(e["type"], e["object"].metadata.name) for e in watch.Watch().stream(
-        core.list_namespaced_config_map, "default", timeout_seconds=1)]
+    events = [
+        (e["type"], e["object"].metadata.name)
+        for e in watch.Watch().stream(core.list_namespaced_config_map, "default", timeout_seconds=1)
+    ]
     assert events == [("ADDED", "a")]
 
 
@@ -83,8 +109,9 @@ def test_status_subresource_is_isolated_for_pods(api_client):
     core.create_namespaced_pod("default", _pod("p1"))
     patched = core.patch_namespaced_pod("p1", "default", {"status": {"phase": "Running"}})
     assert patched.status.phase == "Pending"
-    status = core.patch_namespaced_pod_status("p1", "default", {"status": {"phase": "Running"},
-                                                                "metadata": {"labels": {"x": "y"}}})
+    status = core.patch_namespaced_pod_status(
+        "p1", "default", {"status": {"phase": "Running"}, "metadata": {"labels": {"x": "y"}}}
+    )
     assert status.status.phase == "Running"
     assert not status.metadata.labels.get("x")
 
@@ -97,8 +124,17 @@ def test_deleting_an_owner_cascades_transitively(api_client):
         return [{"apiVersion": "v1", "kind": "ConfigMap", "name": obj.metadata.name, "uid": obj.metadata.uid}]
 
     child = core.create_namespaced_pod("default", _pod("child", ownerReferences=ref(owner)))
-    core.create_namespaced_secret("default", {"metadata": {"name": "grandchild", "ownerReferences": [
-        {"apiVersion": "v1", "kind": "Pod", "name": "child", "uid": child.metadata.uid}]}})
+    core.create_namespaced_secret(
+        "default",
+        {
+            "metadata": {
+                "name": "grandchild",
+                "ownerReferences": [
+                    {"apiVersion": "v1", "kind": "Pod", "name": "child", "uid": child.metadata.uid}
+                ],
+            }
+        },
+    )
     core.create_namespaced_config_map("default", {"metadata": {"name": "bystander"}})
     core.delete_namespaced_config_map("owner", "default")
     assert [p.metadata.name for p in core.list_namespaced_pod("default").items] == []
@@ -129,6 +165,7 @@ def test_pod_logs_come_from_the_log_source_with_tail_and_follow(kube, api_client
         core.patch_namespaced_pod_status("p1", "default", {"status": {"phase": "Succeeded"}})
 
     import threading
+
     threading.Timer(0.3, finish).start()
     url = f"{kube.url}/api/v1/namespaces/default/pods/p1/log?follow=true&tailLines=1"
     with urllib.request.urlopen(url, timeout=10) as response:

@@ -95,11 +95,19 @@ class Emulator(KubernetesEmulator):
 
     @staticmethod
     def _status(error: KubernetesError) -> aiohttp.web.Response:
-        return aiohttp.web.json_response({
-            "apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
-            "code": error.status, "reason": error.reason, "message": error.message,
-            "details": error.details or {},
-        }, status=error.status)
+        return aiohttp.web.json_response(
+            {
+                "apiVersion": "v1",
+                "kind": "Status",
+                "metadata": {},
+                "status": "Failure",
+                "code": error.status,
+                "reason": error.reason,
+                "message": error.message,
+                "details": error.details or {},
+            },
+            status=error.status,
+        )
 
     # -- routing ---------------------------------------------------------------------------------
 
@@ -107,9 +115,15 @@ class Emulator(KubernetesEmulator):
         parts = [part for part in request.path.split("/") if part]
         if parts[0] == "api":
             if len(parts) == 1:
-                return _json({"kind": "APIVersions", "versions": ["v1"],
-                              "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
-                                                              "serverAddress": request.host}]})
+                return _json(
+                    {
+                        "kind": "APIVersions",
+                        "versions": ["v1"],
+                        "serverAddressByClientCIDRs": [
+                            {"clientCIDR": "0.0.0.0/0", "serverAddress": request.host}
+                        ],
+                    }
+                )
             group, version, rest = "", parts[1], parts[2:]
         else:
             if len(parts) == 1:
@@ -120,10 +134,16 @@ class Emulator(KubernetesEmulator):
         if not rest:
             return _json(self._resource_list(group, version))
         if request.method not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
-            raise api_error(405, "MethodNotAllowed", f"the server does not allow this method: {request.method}")
+            raise api_error(
+                405, "MethodNotAllowed", f"the server does not allow this method: {request.method}"
+            )
 
         namespace: str | None = None
-        if rest[0] == "namespaces" and len(rest) >= 3 and not (group == "" and rest[2] in ("status", "finalize")):
+        if (
+            rest[0] == "namespaces"
+            and len(rest) >= 3
+            and not (group == "" and rest[2] in ("status", "finalize"))
+        ):
             namespace, rest = rest[1], rest[2:]
         rt = self.catalogue.get(group, version, rest[0])
         if rt is None or (namespace is not None and not rt.namespaced):
@@ -134,8 +154,14 @@ class Emulator(KubernetesEmulator):
             raise api_error(404, "NotFound", "the server could not find the requested resource")
         return await self._serve_resource(request, rt, namespace, name, subresource)
 
-    async def _serve_resource(self, request: aiohttp.web.BaseRequest, rt: ResourceType, namespace: str | None,
-                              name: str | None, subresource: str | None) -> aiohttp.web.StreamResponse:
+    async def _serve_resource(
+        self,
+        request: aiohttp.web.BaseRequest,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str | None,
+        subresource: str | None,
+    ) -> aiohttp.web.StreamResponse:
         query = request.query
         method = request.method
         store = self.store
@@ -150,8 +176,14 @@ class Emulator(KubernetesEmulator):
             items = store.list(rt, namespace, matches)
             if tables.wants_table(request.headers.get("Accept", "")):
                 return _json(tables.to_table(rt, items, store.resource_version))
-            return _json({"apiVersion": rt.api_version, "kind": f"{rt.kind}List",
-                          "metadata": {"resourceVersion": store.resource_version}, "items": items})
+            return _json(
+                {
+                    "apiVersion": rt.api_version,
+                    "kind": f"{rt.kind}List",
+                    "metadata": {"resourceVersion": store.resource_version},
+                    "items": items,
+                }
+            )
         if method == "GET":
             assert name is not None
             obj = store.get(rt, namespace, name)
@@ -165,20 +197,34 @@ class Emulator(KubernetesEmulator):
         if method == "PATCH" and name is not None:
             content_type = request.headers.get("Content-Type", "application/merge-patch+json")
             if "apply-patch" in content_type:
-                raise api_error(415, "UnsupportedMediaType", "server-side apply is not supported by this emulator")
-            return _json(store.patch(rt, namespace, name, await _body(request), content_type,
-                                     subresource=subresource))
+                raise api_error(
+                    415, "UnsupportedMediaType", "server-side apply is not supported by this emulator"
+                )
+            return _json(
+                store.patch(rt, namespace, name, await _body(request), content_type, subresource=subresource)
+            )
         if method == "DELETE" and name is not None:
             options = await _body(request, optional=True) or {}
             propagation = query.get("propagationPolicy") or options.get("propagationPolicy") or "Background"
             return _json(store.delete(rt, namespace, name, propagation=propagation))
         if method == "DELETE":
-            deleted = [store.delete(rt, obj["metadata"].get("namespace"), obj["metadata"]["name"])
-                       for obj in store.list(rt, namespace, _matcher(query))]
-            return _json({"apiVersion": rt.api_version, "kind": f"{rt.kind}List",
-                          "metadata": {"resourceVersion": store.resource_version}, "items": deleted})
-        raise api_error(405, "MethodNotAllowed", f"the server does not allow this method on the requested "
-                                                 f"resource: {method}")
+            deleted = [
+                store.delete(rt, obj["metadata"].get("namespace"), obj["metadata"]["name"])
+                for obj in store.list(rt, namespace, _matcher(query))
+            ]
+            return _json(
+                {
+                    "apiVersion": rt.api_version,
+                    "kind": f"{rt.kind}List",
+                    "metadata": {"resourceVersion": store.resource_version},
+                    "items": deleted,
+                }
+            )
+        raise api_error(
+            405,
+            "MethodNotAllowed",
+            f"the server does not allow this method on the requested resource: {method}",
+        )
 
     # -- discovery -------------------------------------------------------------------------------
 
@@ -187,20 +233,31 @@ class Emulator(KubernetesEmulator):
         if not versions:
             raise api_error(404, "NotFound", "the server could not find the requested resource")
         entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
-        return {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": entries,
-                "preferredVersion": entries[0]}
+        return {
+            "kind": "APIGroup",
+            "apiVersion": "v1",
+            "name": group,
+            "versions": entries,
+            "preferredVersion": entries[0],
+        }
 
     def _group_list(self) -> dict[str, Any]:
-        return {"kind": "APIGroupList", "apiVersion": "v1",
-                "groups": [self._group(group) for group in self.catalogue.groups()]}
+        return {
+            "kind": "APIGroupList",
+            "apiVersion": "v1",
+            "groups": [self._group(group) for group in self.catalogue.groups()],
+        }
 
     def _resource_list(self, group: str, version: str) -> dict[str, Any]:
         types = [rt for rt in self.catalogue.all() if (rt.group, rt.version) == (group, version)]
         if not types:
             raise api_error(404, "NotFound", "the server could not find the requested resource")
-        return {"kind": "APIResourceList", "apiVersion": "v1",
-                "groupVersion": f"{group}/{version}" if group else version,
-                "resources": [entry for rt in types for entry in rt.discovery_entries()]}
+        return {
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": f"{group}/{version}" if group else version,
+            "resources": [entry for rt in types for entry in rt.discovery_entries()],
+        }
 
     def _openapi_v3(self, path: str) -> dict[str, Any]:
         """A skeleton OpenAPI v3: enough for kubectl to see that the server validates fields itself.
@@ -214,9 +271,13 @@ class Emulator(KubernetesEmulator):
             return f"apis/{group}/{version}" if group else f"api/{version}"
 
         if path.rstrip("/") == "/openapi/v3":
-            return {"paths": {prefix(g, v): {"serverRelativeURL": f"/openapi/v3/{prefix(g, v)}"}
-                              for g, v in sorted(versions)}}
-        wanted = path[len("/openapi/v3/"):].strip("/")
+            return {
+                "paths": {
+                    prefix(g, v): {"serverRelativeURL": f"/openapi/v3/{prefix(g, v)}"}
+                    for g, v in sorted(versions)
+                }
+            }
+        wanted = path[len("/openapi/v3/") :].strip("/")
         types = [rt for rt in self.catalogue.all() if prefix(rt.group, rt.version) == wanted]
         if not types:
             raise api_error(404, "NotFound", "the server could not find the requested resource")
@@ -224,18 +285,27 @@ class Emulator(KubernetesEmulator):
         for rt in types:
             scope = "/namespaces/{namespace}" if rt.namespaced else ""
             operation = {
-                "x-kubernetes-group-version-kind": {"group": rt.group, "version": rt.version, "kind": rt.kind},
+                "x-kubernetes-group-version-kind": {
+                    "group": rt.group,
+                    "version": rt.version,
+                    "kind": rt.kind,
+                },
                 "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}],
                 "responses": {"200": {"description": "OK"}},
             }
             paths[f"/{wanted}{scope}/{rt.plural}/{{name}}"] = {"patch": operation}
-        return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"},
-                "paths": paths, "components": {"schemas": {}}}
+        return {
+            "openapi": "3.0.0",
+            "info": {"title": "Kubernetes", "version": "v1.32.0"},
+            "paths": paths,
+            "components": {"schemas": {}},
+        }
 
     # -- streams ---------------------------------------------------------------------------------
 
-    async def _serve_watch_stream(self, request: aiohttp.web.BaseRequest, rt: ResourceType,
-                                  namespace: str | None, name: str | None) -> aiohttp.web.StreamResponse:
+    async def _serve_watch_stream(
+        self, request: aiohttp.web.BaseRequest, rt: ResourceType, namespace: str | None, name: str | None
+    ) -> aiohttp.web.StreamResponse:
         query = request.query
         matches = _matcher(query)
         if name is not None:
@@ -263,7 +333,9 @@ class Emulator(KubernetesEmulator):
                 if remaining is not None and remaining <= 0:
                     break
                 try:
-                    kind, obj = await asyncio.wait_for(watcher.queue.get(), timeout=min(remaining or 1.0, 1.0))
+                    kind, obj = await asyncio.wait_for(
+                        watcher.queue.get(), timeout=min(remaining or 1.0, 1.0)
+                    )
                 except TimeoutError:
                     continue
                 await response.write(_event(kind, obj))
@@ -274,8 +346,9 @@ class Emulator(KubernetesEmulator):
             self.store.unsubscribe(watcher)
         return response
 
-    async def _serve_log(self, request: aiohttp.web.BaseRequest, rt: ResourceType, namespace: str,
-                         name: str) -> aiohttp.web.StreamResponse:
+    async def _serve_log(
+        self, request: aiohttp.web.BaseRequest, rt: ResourceType, namespace: str, name: str
+    ) -> aiohttp.web.StreamResponse:
         pod = self.store.get(rt, namespace, name)
         container = request.query.get("container")
         follow = request.query.get("follow") in ("true", "1")
@@ -339,9 +412,13 @@ async def _body(request: aiohttp.web.BaseRequest, *, optional: bool = False) -> 
     content_type = request.headers.get("Content-Type", "")
     if "protobuf" in content_type or "cbor" in content_type:
         # Clients (kubectl among them) fall back to JSON when the server refuses their binary encoding.
-        raise api_error(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - "
-                                                     f"accepted media types include: application/json, "
-                                                     f"application/yaml (got {content_type})")
+        raise api_error(
+            415,
+            "UnsupportedMediaType",
+            f"the body of the request was in an unknown format - "
+            f"accepted media types include: application/json, "
+            f"application/yaml (got {content_type})",
+        )
     raw = await request.read()
     if not raw.strip():
         if optional:
@@ -357,6 +434,7 @@ async def _body(request: aiohttp.web.BaseRequest, *, optional: bool = False) -> 
 
 # -- the in-process handle -----------------------------------------------------------------------
 
+
 def kubeconfig_text(url: str, *, namespace: str = "default") -> str:
     """A kubeconfig for the emulator at ``url``, usable by kubectl, kopf and the kubernetes client."""
     config = {
@@ -364,8 +442,12 @@ def kubeconfig_text(url: str, *, namespace: str = "default") -> str:
         "kind": "Config",
         "clusters": [{"name": "ember-local", "cluster": {"server": url}}],
         "users": [{"name": "ember-local", "user": {"token": "ember-local"}}],  # any token is accepted
-        "contexts": [{"name": "ember-local",
-                      "context": {"cluster": "ember-local", "user": "ember-local", "namespace": namespace}}],
+        "contexts": [
+            {
+                "name": "ember-local",
+                "context": {"cluster": "ember-local", "user": "ember-local", "namespace": namespace},
+            }
+        ],
         "current-context": "ember-local",
     }
     return yaml.safe_dump(config, sort_keys=False)
@@ -395,8 +477,10 @@ class LocalKube:
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn(*args)`` on the emulator's loop (where the store lives) and return the result."""
+
         async def run() -> Any:
             return fn(*args)
+
         return asyncio.run_coroutine_threadsafe(run(), self.loop).result()
 
     def set_log_source(self, source: LogSource) -> None:
@@ -442,8 +526,14 @@ class LocalKube:
         self.stop()
 
 
-def start(*, port: int = 0, host: str = "127.0.0.1", kubeconfig: str | pathlib.Path | None = None,
-          log_source: LogSource | None = None, validate_builtins: bool = True) -> LocalKube:
+def start(
+    *,
+    port: int = 0,
+    host: str = "127.0.0.1",
+    kubeconfig: str | pathlib.Path | None = None,
+    log_source: LogSource | None = None,
+    validate_builtins: bool = True,
+) -> LocalKube:
     """Start an emulator in a background thread; return its handle once it is serving.
 
     ``port=0`` picks a free port. Without ``kubeconfig`` a file in a fresh temporary directory is used.

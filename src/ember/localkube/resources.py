@@ -42,35 +42,58 @@ class ResourceType:
         }
         entries = [entry]
         if self.status_subresource:
-            entries.append({"name": f"{self.plural}/status", "singularName": "", "namespaced": self.namespaced,
-                            "kind": self.kind, "verbs": ["get", "patch", "update"]})
+            entries.append(
+                {
+                    "name": f"{self.plural}/status",
+                    "singularName": "",
+                    "namespaced": self.namespaced,
+                    "kind": self.kind,
+                    "verbs": ["get", "patch", "update"],
+                }
+            )
         if self.plural == "pods":
-            entries.append({"name": "pods/log", "singularName": "", "namespaced": True,
-                            "kind": "Pod", "verbs": ["get"]})
+            entries.append(
+                {"name": "pods/log", "singularName": "", "namespaced": True, "kind": "Pod", "verbs": ["get"]}
+            )
         return entries
 
 
 BUILTINS = [
-    ResourceType("", "v1", "namespaces", "Namespace", namespaced=False, short_names=("ns",),
-                 status_subresource=True),
+    ResourceType(
+        "", "v1", "namespaces", "Namespace", namespaced=False, short_names=("ns",), status_subresource=True
+    ),
     ResourceType("", "v1", "pods", "Pod", short_names=("po",), status_subresource=True),
     ResourceType("", "v1", "services", "Service", short_names=("svc",), status_subresource=True),
     ResourceType("", "v1", "configmaps", "ConfigMap", short_names=("cm",)),
     ResourceType("", "v1", "secrets", "Secret"),
     ResourceType("", "v1", "events", "Event", short_names=("ev",)),
     ResourceType("", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",)),
-    ResourceType("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", short_names=("pvc",),
-                 status_subresource=True),
+    ResourceType(
+        "",
+        "v1",
+        "persistentvolumeclaims",
+        "PersistentVolumeClaim",
+        short_names=("pvc",),
+        status_subresource=True,
+    ),
     ResourceType("", "v1", "nodes", "Node", namespaced=False, short_names=("no",), status_subresource=True),
     ResourceType("events.k8s.io", "v1", "events", "Event", short_names=("ev",)),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease"),
     ResourceType("rbac.authorization.k8s.io", "v1", "roles", "Role"),
     ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
     ResourceType("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False),
-    ResourceType("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding",
-                 namespaced=False),
-    ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition",
-                 namespaced=False, short_names=("crd", "crds"), status_subresource=True),
+    ResourceType(
+        "rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", namespaced=False
+    ),
+    ResourceType(
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        namespaced=False,
+        short_names=("crd", "crds"),
+        status_subresource=True,
+    ),
 ]
 
 

@@ -67,7 +67,8 @@ def _label_requirement(text: str) -> Callable[[Mapping[str, str]], bool]:
 def parse_label_selector(text: str | None) -> Matcher:
     """Return a predicate over objects for a ``labelSelector`` query parameter.
 
-    >>> parse_label_selector("app=web,tier in (a,b),!canary")({"metadata": {"labels": {"app": "web", "tier": "a"}}})
+    >>> matches = parse_label_selector("app=web,tier in (a,b),!canary")
+    >>> matches({"metadata": {"labels": {"app": "web", "tier": "a"}}})
     True
     """
     requirements = [_label_requirement(part) for part in _split_requirements(text or "")]

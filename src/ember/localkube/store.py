@@ -37,15 +37,30 @@ def api_error(code: int, reason: str, message: str, **details: Any) -> Kubernete
 
 
 def not_found(rt: ResourceType, name: str) -> KubernetesError:
-    return api_error(404, "NotFound", f'{rt.plural}{"." + rt.group if rt.group else ""} "{name}" not found',
-                     name=name, group=rt.group, kind=rt.plural)
+    return api_error(
+        404,
+        "NotFound",
+        f'{rt.plural}{"." + rt.group if rt.group else ""} "{name}" not found',
+        name=name,
+        group=rt.group,
+        kind=rt.plural,
+    )
 
 
 def invalid(rt: ResourceType, name: str, problems: list[validation.Problem]) -> KubernetesError:
-    causes = [{"reason": "FieldValueInvalid", "message": message, "field": path} for path, message in problems]
+    causes = [
+        {"reason": "FieldValueInvalid", "message": message, "field": path} for path, message in problems
+    ]
     text = ", ".join(f"{path}: {message}" for path, message in problems)
-    return api_error(422, "Invalid", f'{rt.kind}{"." + rt.group if rt.group else ""} "{name}" is invalid: {text}',
-                     name=name, group=rt.group, kind=rt.kind, causes=causes)
+    return api_error(
+        422,
+        "Invalid",
+        f'{rt.kind}{"." + rt.group if rt.group else ""} "{name}" is invalid: {text}',
+        name=name,
+        group=rt.group,
+        kind=rt.kind,
+        causes=causes,
+    )
 
 
 def _body_without_meta(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -70,7 +85,9 @@ class Store:
         self._objects: dict[ObjKey, Obj] = {}
         self._counter = itertools.count(1)
         self._last_rv = 0
-        self._history: collections.deque[tuple[int, str, str, str, Obj]] = collections.deque(maxlen=HISTORY_LIMIT)
+        self._history: collections.deque[tuple[int, str, str, str, Obj]] = collections.deque(
+            maxlen=HISTORY_LIMIT
+        )
         self._watchers: list[Watcher] = []
         for name in INITIAL_NAMESPACES:
             namespaces = catalogue.get("", "v1", "namespaces")
@@ -98,10 +115,16 @@ class Store:
             raise not_found(rt, name)
         return self._present(rt, obj)
 
-    def list(self, rt: ResourceType, namespace: str | None, matches: Callable[[Mapping[str, Any]], bool]) -> list[Obj]:
+    def list(
+        self, rt: ResourceType, namespace: str | None, matches: Callable[[Mapping[str, Any]], bool]
+    ) -> list[Obj]:
         items = []
         for (group, plural, ns, _), obj in sorted(self._objects.items()):
-            if (group, plural) == (rt.group, rt.plural) and (not namespace or ns == namespace) and matches(obj):
+            if (
+                (group, plural) == (rt.group, rt.plural)
+                and (not namespace or ns == namespace)
+                and matches(obj)
+            ):
                 items.append(self._present(rt, obj))
         return items
 
@@ -111,8 +134,14 @@ class Store:
 
     # -- watching --------------------------------------------------------------------------------
 
-    def subscribe(self, rt: ResourceType, namespace: str | None, matches: Callable[[Mapping[str, Any]], bool],
-                  *, since: int | None) -> tuple[Watcher, list[tuple[str, Obj]]]:
+    def subscribe(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        matches: Callable[[Mapping[str, Any]], bool],
+        *,
+        since: int | None,
+    ) -> tuple[Watcher, list[tuple[str, Obj]]]:
         """Register a watcher; also return the events it must see first.
 
         ``since=None`` replays the current objects as ADDED; otherwise the recorded events after
@@ -124,8 +153,11 @@ class Store:
         else:
             if self._history and since < self._history[0][0] - 1 and since < self._last_rv:
                 raise api_error(410, "Expired", f"too old resource version: {since}")
-            backlog = [(kind, self._present(rt, obj)) for rv, group, plural, kind, obj in self._history
-                       if rv > since and self._watched_by(watcher, group, plural, obj)]
+            backlog = [
+                (kind, self._present(rt, obj))
+                for rv, group, plural, kind, obj in self._history
+                if rv > since and self._watched_by(watcher, group, plural, obj)
+            ]
         self._watchers.append(watcher)
         return watcher, backlog
 
@@ -186,24 +218,35 @@ class Store:
         if rt.namespaced:
             body_ns = meta.get("namespace")
             if namespace and body_ns and body_ns != namespace:
-                raise api_error(400, "BadRequest", "the namespace of the provided object does not match "
-                                                   "the namespace sent on the request")
+                raise api_error(
+                    400,
+                    "BadRequest",
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                )
             namespace = namespace or body_ns or "default"
             namespaces = self.catalogue.get("", "v1", "namespaces")
             assert namespaces is not None
             if self._key(namespaces, None, namespace) not in self._objects:
                 raise not_found(namespaces, namespace)
             if self._objects[self._key(namespaces, None, namespace)]["metadata"].get("deletionTimestamp"):
-                raise api_error(403, "Forbidden", f"unable to create new content in namespace {namespace} "
-                                                  "because it is being terminated")
+                raise api_error(
+                    403,
+                    "Forbidden",
+                    f"unable to create new content in namespace {namespace} because it is being terminated",
+                )
             meta["namespace"] = namespace
         else:
             meta.pop("namespace", None)
         key = self._key(rt, namespace, name)
         if key in self._objects:
-            raise api_error(409, "AlreadyExists",
-                            f'{rt.plural}{"." + rt.group if rt.group else ""} "{name}" already exists',
-                            name=name, group=rt.group, kind=rt.plural)
+            raise api_error(
+                409,
+                "AlreadyExists",
+                f'{rt.plural}{"." + rt.group if rt.group else ""} "{name}" already exists',
+                name=name,
+                group=rt.group,
+                kind=rt.plural,
+            )
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
         self._validate(rt, obj)
         if rt.status_subresource:
@@ -222,8 +265,9 @@ class Store:
         self._emit(rt, "ADDED", obj)
         return self._present(rt, obj)
 
-    def replace(self, rt: ResourceType, namespace: str | None, name: str, body: Any, *,
-                subresource: str | None = None) -> Obj:
+    def replace(
+        self, rt: ResourceType, namespace: str | None, name: str, body: Any, *, subresource: str | None = None
+    ) -> Obj:
         if not isinstance(body, dict):
             raise api_error(400, "BadRequest", "the request body must be a JSON or YAML object")
         current = self._objects.get(self._key(rt, namespace, name))
@@ -231,19 +275,35 @@ class Store:
             raise not_found(rt, name)
         wanted_rv = (body.get("metadata") or {}).get("resourceVersion")
         if wanted_rv and wanted_rv != current["metadata"]["resourceVersion"]:
-            raise api_error(409, "Conflict", f'Operation cannot be fulfilled on {rt.plural} "{name}": the object '
-                                             "has been modified; please apply your changes to the latest version "
-                                             "and try again", name=name, group=rt.group, kind=rt.plural)
+            raise api_error(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {rt.plural} "{name}": the object '
+                "has been modified; please apply your changes to the latest version "
+                "and try again",
+                name=name,
+                group=rt.group,
+                kind=rt.plural,
+            )
         return self._write(rt, current, copy.deepcopy(body), subresource=subresource)
 
-    def patch(self, rt: ResourceType, namespace: str | None, name: str, patch: Any, content_type: str, *,
-              subresource: str | None = None) -> Obj:
+    def patch(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        patch: Any,
+        content_type: str,
+        *,
+        subresource: str | None = None,
+    ) -> Obj:
         current = self._objects.get(self._key(rt, namespace, name))
         if current is None:
             raise not_found(rt, name)
         if "strategic-merge-patch" in content_type and not rt.builtin:
-            raise api_error(415, "UnsupportedMediaType",
-                            "strategic merge patch is not supported for custom resources")
+            raise api_error(
+                415, "UnsupportedMediaType", "strategic merge patch is not supported for custom resources"
+            )
         if "json-patch" not in content_type and not isinstance(patch, dict):
             raise api_error(400, "BadRequest", "a merge patch must be a JSON object")
         try:
@@ -261,8 +321,11 @@ class Store:
                 merged.pop("status")
             new = merged
         elif subresource:
-            raise api_error(404, "NotFound", f"the server could not find the requested resource "
-                                             f"({rt.plural}/{subresource})")
+            raise api_error(
+                404,
+                "NotFound",
+                f"the server could not find the requested resource ({rt.plural}/{subresource})",
+            )
         elif rt.status_subresource:
             new["status"] = copy.deepcopy(current.get("status"))
             if new["status"] is None:
@@ -272,8 +335,15 @@ class Store:
             meta = new["metadata"] = {}
         if meta.get("name", old_meta["name"]) != old_meta["name"]:
             raise api_error(400, "BadRequest", "the name of the object does not match the name on the URL")
-        for field in ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp",
-                      "deletionGracePeriodSeconds", "generation"):
+        for field in (
+            "name",
+            "namespace",
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ):
             if field in old_meta:
                 meta[field] = old_meta[field]
             else:
@@ -286,7 +356,9 @@ class Store:
         if old_meta.get("deletionTimestamp"):
             added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
             if added:
-                raise api_error(422, "Invalid", "no new finalizers can be added if the object is being deleted")
+                raise api_error(
+                    422, "Invalid", "no new finalizers can be added if the object is being deleted"
+                )
         if new == current:
             return self._present(rt, current)
         meta["resourceVersion"] = self._next_rv()
@@ -297,8 +369,9 @@ class Store:
             self._remove(rt, key)
         return self._present(rt, new)
 
-    def delete(self, rt: ResourceType, namespace: str | None, name: str, *,
-               propagation: str = "Background") -> Obj:
+    def delete(
+        self, rt: ResourceType, namespace: str | None, name: str, *, propagation: str = "Background"
+    ) -> Obj:
         key = self._key(rt, namespace, name)
         obj = self._objects.get(key)
         if obj is None:

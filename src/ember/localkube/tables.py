@@ -77,22 +77,37 @@ def _pod_cells(pod: dict[str, Any]) -> list[Any]:
 
 def columns_and_cells(rt: ResourceType) -> tuple[list[dict[str, Any]], Any]:
     """The column definitions of a resource type and a function from an object to its cells."""
-    def column(name: str, kind: str = "string", description: str = "", priority: int = 0,
-               fmt: str = "") -> dict[str, Any]:
+
+    def column(
+        name: str, kind: str = "string", description: str = "", priority: int = 0, fmt: str = ""
+    ) -> dict[str, Any]:
         return {"name": name, "type": kind, "format": fmt, "description": description, "priority": priority}
 
     name_column = column("Name", fmt="name", description="Name of the object")
     age_column = column("Age", description="Time since creation")
     if rt.key == ("", "v1", "pods"):
         columns = [name_column, column("Ready"), column("Status"), column("Restarts", "integer"), age_column]
-        return columns, lambda obj: [obj["metadata"]["name"], *_pod_cells(obj),
-                                     human_age(obj["metadata"].get("creationTimestamp"))]
+        return columns, lambda obj: [
+            obj["metadata"]["name"],
+            *_pod_cells(obj),
+            human_age(obj["metadata"].get("creationTimestamp")),
+        ]
     if not rt.builtin:
         extra = rt.printer_columns
-        columns = [name_column] + [
-            column(c["name"], c.get("type", "string"), c.get("description", ""), c.get("priority", 0),
-                   c.get("format", "")) for c in extra] + ([] if any(
-                       c.get("jsonPath") == ".metadata.creationTimestamp" for c in extra) else [age_column])
+        columns = (
+            [name_column]
+            + [
+                column(
+                    c["name"],
+                    c.get("type", "string"),
+                    c.get("description", ""),
+                    c.get("priority", 0),
+                    c.get("format", ""),
+                )
+                for c in extra
+            ]
+            + ([] if any(c.get("jsonPath") == ".metadata.creationTimestamp" for c in extra) else [age_column])
+        )
 
         def cells(obj: dict[str, Any]) -> list[Any]:
             row = [obj["metadata"]["name"]]
@@ -100,9 +115,12 @@ def columns_and_cells(rt: ResourceType) -> tuple[list[dict[str, Any]], Any]:
             if len(row) < len(columns):
                 row.append(human_age(obj["metadata"].get("creationTimestamp")))
             return row
+
         return columns, cells
     return [name_column, age_column], lambda obj: [
-        obj["metadata"]["name"], human_age(obj["metadata"].get("creationTimestamp"))]
+        obj["metadata"]["name"],
+        human_age(obj["metadata"].get("creationTimestamp")),
+    ]
 
 
 def to_table(rt: ResourceType, objects: list[dict[str, Any]], resource_version: str) -> dict[str, Any]:

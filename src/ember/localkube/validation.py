@@ -27,32 +27,45 @@ def validate_schema(value: Any, schema: dict[str, Any], path: str = "") -> list[
         if not schema.get("nullable"):
             problems.append((path, "Invalid value: null"))
         return problems
-    if schema.get("x-kubernetes-int-or-string") and isinstance(value, (int, str)) \
-            and not isinstance(value, bool):
+    if (
+        schema.get("x-kubernetes-int-or-string")
+        and isinstance(value, (int, str))
+        and not isinstance(value, bool)
+    ):
         return problems
     expected = schema.get("type")
     if expected in _TYPES:
         ok = isinstance(value, _TYPES[expected]) and not (
-            isinstance(value, bool) and expected in ("integer", "number"))
+            isinstance(value, bool) and expected in ("integer", "number")
+        )
         if not ok:
-            problems.append((path, f'Invalid value: {value!r}: {path or "body"} in body must be of type '
-                                   f'{expected}: "{type(value).__name__}"'))
+            problems.append(
+                (
+                    path,
+                    f"Invalid value: {value!r}: {path or 'body'} in body must be of type "
+                    f'{expected}: "{type(value).__name__}"',
+                )
+            )
             return problems
     if "enum" in schema and value not in schema["enum"]:
         allowed = ", ".join(f'"{v}"' for v in schema["enum"])
         problems.append((path, f"Unsupported value: {value!r}: supported values: {allowed}"))
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
-            problems.append((path, f"Invalid value: {value}: should be greater than or equal to "
-                                   f"{schema['minimum']}"))
+            problems.append(
+                (path, f"Invalid value: {value}: should be greater than or equal to {schema['minimum']}")
+            )
         if "maximum" in schema and value > schema["maximum"]:
-            problems.append((path, f"Invalid value: {value}: should be less than or equal to "
-                                   f"{schema['maximum']}"))
+            problems.append(
+                (path, f"Invalid value: {value}: should be less than or equal to {schema['maximum']}")
+            )
     if isinstance(value, str):
         if "pattern" in schema and not re.search(schema["pattern"], value):
-            problems.append((path, f'Invalid value: {value!r}: should match \'{schema["pattern"]}\''))
+            problems.append((path, f"Invalid value: {value!r}: should match '{schema['pattern']}'"))
         if "minLength" in schema and len(value) < schema["minLength"]:
-            problems.append((path, f"Invalid value: {value!r}: should be at least {schema['minLength']} chars"))
+            problems.append(
+                (path, f"Invalid value: {value!r}: should be at least {schema['minLength']} chars")
+            )
         if "maxLength" in schema and len(value) > schema["maxLength"]:
             problems.append((path, f"Too long: may not be longer than {schema['maxLength']}"))
     if isinstance(value, dict):
@@ -79,9 +92,14 @@ def validate_custom(obj: dict[str, Any], schema: dict[str, Any] | None) -> list[
         return []
     body = {k: v for k, v in obj.items() if k not in ("metadata", "apiVersion", "kind")}
     trimmed = dict(schema)
-    trimmed["properties"] = {k: v for k, v in (schema.get("properties") or {}).items()
-                             if k not in ("metadata", "apiVersion", "kind")}
-    trimmed["required"] = [r for r in schema.get("required") or [] if r not in ("metadata", "apiVersion", "kind")]
+    trimmed["properties"] = {
+        k: v
+        for k, v in (schema.get("properties") or {}).items()
+        if k not in ("metadata", "apiVersion", "kind")
+    }
+    trimmed["required"] = [
+        r for r in schema.get("required") or [] if r not in ("metadata", "apiVersion", "kind")
+    ]
     return validate_schema(body, trimmed)
 
 
@@ -95,7 +113,10 @@ def validate_builtin(obj: dict[str, Any]) -> list[Problem]:
     except kubernetes_validate.ValidationError as error:
         path = ".".join(str(part) for part in error.absolute_path)
         return [(path, error.message)]
-    except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError,
-            kv_utils.VersionNotSupportedError):
+    except (
+        kubernetes_validate.SchemaNotFoundError,
+        kubernetes_validate.InvalidSchemaError,
+        kv_utils.VersionNotSupportedError,
+    ):
         return []  # kinds without a published schema are accepted as they are
     return []
