@@ -48,7 +48,8 @@ on this machine. It is a development and test tool, not a container runtime:
   is deleted with grace period 0, which is how a kubelet confirms the deletion. :meth:`Kubelet.stop`
   ends every process it started.
 - **Logs.** stdout and stderr go to ``<work_dir>/pods/<namespace>_<name>_<uid>/container.log``.
-  :meth:`Kubelet.log_source` is the function an API emulator can serve ``pods/{name}/log`` from.
+  :meth:`Kubelet.log_text` is the function the API emulator serves ``pods/{name}/log`` from;
+  :meth:`Kubelet.logs` and :meth:`Kubelet.log_source` read them with a tail or by following.
 """
 
 from __future__ import annotations
@@ -253,6 +254,18 @@ class Kubelet:
         if follow:
             return self.follow_logs(namespace, name, tail_lines=tail_lines)
         return iter([self.logs(namespace, name, tail_lines=tail_lines)])
+
+    def log_text(self, namespace: str, name: str, container: str | None = None) -> str:
+        """The pod's whole log so far, or "" for a pod never run here.
+
+        This is the emulator's ``LogSource`` signature, ``(namespace, name, container) -> str``
+        (give it with ``kube.set_log_source(kubelet.log_text)``); ``container`` is ignored since
+        only the first container runs. It only reads a file, so it is safe to call on an event loop.
+        """
+        try:
+            return self.logs(namespace, name)
+        except LookupError:
+            return ""
 
     # --- watching -------------------------------------------------------------------------------
 
