@@ -85,6 +85,12 @@ class MemoryHierarchy:
         return cgroup
 
 
+    def remove_parent(self) -> None:
+        """Remove ``ember-localkube`` when no pod cgroup is left in it (best effort)."""
+        with contextlib.suppress(OSError):
+            (self.mount / "ember-localkube").rmdir()
+
+
 def _enable_memory_controller(path: Path) -> None:
     control = path / "cgroup.subtree_control"
     if "memory" not in control.read_text().split():

@@ -223,6 +223,8 @@ class Kubelet:
             thread.join(timeout=5)
         if self._watcher is not None:
             self._watcher.join(timeout=self.watch_poll_seconds + 5)
+        if self.memory is not None:
+            self.memory.remove_parent()
 
     def __enter__(self) -> Kubelet:
         self.start()
