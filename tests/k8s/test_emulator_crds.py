@@ -179,3 +179,13 @@ def test_a_kopf_operator_patches_status_through_the_subresource(kube, crd):
             phase = (obj.get("status") or {}).get("phase")
             time.sleep(0.1)
     assert phase == "Ready-2"
+
+
+def test_deleting_a_crd_deletes_its_objects_and_resource(api_client, crd):
+    crd.create_namespaced_custom_object("example.ember.dev", "v1", "default", "widgets", widget("w", size=1))
+    kubernetes.client.ApiextensionsV1Api(api_client).delete_custom_resource_definition(
+        CRD["metadata"]["name"]
+    )
+    with pytest.raises(ApiException) as error:
+        crd.list_namespaced_custom_object("example.ember.dev", "v1", "default", "widgets")
+    assert error.value.status == 404

@@ -170,3 +170,18 @@ def test_pod_logs_come_from_the_log_source_with_tail_and_follow(kube, api_client
     url = f"{kube.url}/api/v1/namespaces/default/pods/p1/log?follow=true&tailLines=1"
     with urllib.request.urlopen(url, timeout=10) as response:
         assert response.read().decode() == "three\nfour\n"
+
+
+def test_a_running_pod_waits_for_the_kubelet_to_confirm_deletion(api_client):
+    core = CoreV1Api(api_client)
+    core.create_namespaced_pod("default", _pod("bound"))
+    core.create_namespaced_pod("default", _pod("unbound"))
+    core.patch_namespaced_pod_status("bound", "default", {"status": {"phase": "Running"}})
+    core.delete_namespaced_pod("unbound", "default")
+    core.delete_namespaced_pod("bound", "default", grace_period_seconds=5)
+    held = core.read_namespaced_pod("bound", "default")
+    assert held.metadata.deletion_timestamp is not None
+    assert held.metadata.deletion_grace_period_seconds == 5
+    core.patch_namespaced_pod_status("bound", "default", {"status": {"phase": "Succeeded"}})  # still held
+    core.delete_namespaced_pod("bound", "default", grace_period_seconds=0)
+    assert core.list_namespaced_pod("default").items == []

@@ -206,7 +206,12 @@ class Emulator(KubernetesEmulator):
         if method == "DELETE" and name is not None:
             options = await _body(request, optional=True) or {}
             propagation = query.get("propagationPolicy") or options.get("propagationPolicy") or "Background"
-            return _json(store.delete(rt, namespace, name, propagation=propagation))
+            grace_text = query.get("gracePeriodSeconds") or options.get("gracePeriodSeconds")
+            try:
+                grace = int(grace_text) if grace_text is not None else None
+            except ValueError:
+                raise api_error(400, "BadRequest", "invalid gracePeriodSeconds") from None
+            return _json(store.delete(rt, namespace, name, propagation=propagation, grace_seconds=grace))
         if method == "DELETE":
             deleted = [
                 store.delete(rt, obj["metadata"].get("namespace"), obj["metadata"]["name"])

@@ -63,6 +63,13 @@ def invalid(rt: ResourceType, name: str, problems: list[validation.Problem]) -> 
     )
 
 
+def _runs_on_a_kubelet(pod: Mapping[str, Any]) -> bool:
+    phase = (pod.get("status") or {}).get("phase")
+    if phase in ("Succeeded", "Failed"):
+        return False
+    return bool((pod.get("spec") or {}).get("nodeName")) or phase == "Running"
+
+
 def _body_without_meta(obj: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
 
@@ -181,9 +188,21 @@ class Store:
                 watcher.queue.put_nowait((kind, self._present(rt, snapshot)))
         if rt.key == ("apiextensions.k8s.io", "v1", "customresourcedefinitions"):
             if kind == "DELETED":
+                self._drop_custom_objects(obj)
                 self.catalogue.remove_crd(obj["metadata"]["name"])
             else:
                 self.catalogue.add_crd(obj)
+
+    def _drop_custom_objects(self, crd: Obj) -> None:
+        """Deleting a CRD deletes all objects of its resource, as the API server does."""
+        spec = crd.get("spec") or {}
+        group, plural = spec.get("group", ""), (spec.get("names") or {}).get("plural", "")
+        for key in [key for key in self._objects if key[:2] == (group, plural)]:
+            obj = self._objects.pop(key)
+            rt = self._type_of(key, obj)
+            obj["metadata"]["resourceVersion"] = self._next_rv()
+            if rt is not None:
+                self._emit(rt, "DELETED", obj)
 
     def _next_rv(self) -> str:
         self._last_rv = next(self._counter)
@@ -365,24 +384,47 @@ class Store:
         key = self._key(rt, meta.get("namespace"), meta["name"])
         self._objects[key] = new
         self._emit(rt, "MODIFIED", new)
-        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+        if (
+            meta.get("deletionTimestamp")
+            and not meta.get("finalizers")
+            and not meta.get("deletionGracePeriodSeconds")
+        ):
             self._remove(rt, key)
         return self._present(rt, new)
 
     def delete(
-        self, rt: ResourceType, namespace: str | None, name: str, *, propagation: str = "Background"
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        *,
+        propagation: str = "Background",
+        grace_seconds: int | None = None,
     ) -> Obj:
+        """Delete an object, or mark it for deletion while finalizers or a pod's grace period hold it.
+
+        A pod that a kubelet runs (bound to a node or Running) is kept with ``deletionTimestamp`` and
+        ``deletionGracePeriodSeconds`` until the kubelet confirms with a grace period of 0, as the
+        real API server does; other pods go at once.
+        """
         key = self._key(rt, namespace, name)
         obj = self._objects.get(key)
         if obj is None:
             raise not_found(rt, name)
         meta = obj["metadata"]
-        if meta.get("finalizers"):
-            if not meta.get("deletionTimestamp"):
-                meta["deletionTimestamp"] = now_iso()
-                meta["deletionGracePeriodSeconds"] = 0
+        grace = 0
+        if rt.key == ("", "v1", "pods") and _runs_on_a_kubelet(obj):
+            spec_grace = (obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+            grace = max(0, int(spec_grace if grace_seconds is None else grace_seconds))
+        if meta.get("finalizers") or grace > 0:
+            pending = meta.get("deletionGracePeriodSeconds")
+            if not meta.get("deletionTimestamp") or (pending and grace < pending):
+                meta.setdefault("deletionTimestamp", now_iso())
+                meta["deletionGracePeriodSeconds"] = grace
                 meta["resourceVersion"] = self._next_rv()
                 self._emit(rt, "MODIFIED", obj)
+                if grace == 0 and not meta.get("finalizers"):
+                    return self._remove(rt, key, orphan=propagation == "Orphan")
             return self._present(rt, obj)
         return self._remove(rt, key, orphan=propagation == "Orphan")
 
