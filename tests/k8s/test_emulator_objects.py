@@ -188,3 +188,14 @@ def test_events_in_both_api_groups(api_client):
     )
     assert [e.reason for e in core.list_namespaced_event("default").items] == ["Started"]
     assert [e.metadata.name for e in events.list_namespaced_event("default").items] == ["e2"]
+
+
+def test_dry_run_writes_are_answered_but_not_stored(api_client):
+    core = CoreV1Api(api_client)
+    answer = core.create_namespaced_config_map("default", {"metadata": {"name": "a"}}, dry_run="All")
+    assert answer.metadata.name == "a"
+    assert core.list_namespaced_config_map("default").items == []
+    core.create_namespaced_config_map("default", {"metadata": {"name": "a"}, "data": {"k": "1"}})
+    core.patch_namespaced_config_map("a", "default", {"data": {"k": "2"}}, dry_run="All")
+    core.delete_namespaced_config_map("a", "default", dry_run="All")
+    assert core.read_namespaced_config_map("a", "default").data == {"k": "1"}

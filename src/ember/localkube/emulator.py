@@ -190,6 +190,28 @@ class Emulator(KubernetesEmulator):
             if tables.wants_table(request.headers.get("Accept", "")):
                 return _json(tables.to_table(rt, [obj], store.resource_version))
             return _json(obj)
+        if method in ("POST", "PUT", "PATCH", "DELETE"):
+            # Read the body first: inside the dry-run block nothing may await another request.
+            await request.read()
+            with store.dry_run(bool(query.get("dryRun"))):
+                return await self._serve_write(request, rt, namespace, name, subresource)
+        raise api_error(
+            405,
+            "MethodNotAllowed",
+            f"the server does not allow this method on the requested resource: {method}",
+        )
+
+    async def _serve_write(
+        self,
+        request: aiohttp.web.BaseRequest,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str | None,
+        subresource: str | None,
+    ) -> aiohttp.web.StreamResponse:
+        query = request.query
+        method = request.method
+        store = self.store
         if method == "POST" and name is None:
             return _json(store.create(rt, namespace, await _body(request)), status=201)
         if method == "PUT" and name is not None:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import copy
 import datetime
 import itertools
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,10 +97,20 @@ class Store:
             maxlen=HISTORY_LIMIT
         )
         self._watchers: list[Watcher] = []
+        self._dry_run = False
         for name in INITIAL_NAMESPACES:
             namespaces = catalogue.get("", "v1", "namespaces")
             assert namespaces is not None
             self.create(namespaces, None, {"metadata": {"name": name}})
+
+    @contextlib.contextmanager
+    def dry_run(self, enabled: bool = True) -> Iterator[None]:
+        """Within this block, writes are checked and answered but not stored (``?dryRun=All``)."""
+        self._dry_run = enabled
+        try:
+            yield
+        finally:
+            self._dry_run = False
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -279,6 +290,8 @@ class Store:
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now_iso()
         meta["generation"] = 1
+        if self._dry_run:
+            return self._present(rt, obj)
         meta["resourceVersion"] = self._next_rv()
         self._objects[key] = obj
         self._emit(rt, "ADDED", obj)
@@ -380,6 +393,8 @@ class Store:
                 )
         if new == current:
             return self._present(rt, current)
+        if self._dry_run:
+            return self._present(rt, new)
         meta["resourceVersion"] = self._next_rv()
         key = self._key(rt, meta.get("namespace"), meta["name"])
         self._objects[key] = new
@@ -412,6 +427,8 @@ class Store:
         if obj is None:
             raise not_found(rt, name)
         meta = obj["metadata"]
+        if self._dry_run:
+            return self._present(rt, obj)
         grace = 0
         if rt.key == ("", "v1", "pods") and _runs_on_a_kubelet(obj):
             spec_grace = (obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
