@@ -239,3 +239,20 @@ def test_a_pod_over_its_memory_limit_is_oom_killed(api: client.CoreV1Api, kubele
     pod = wait_for_phase(api, name, "Failed", "Succeeded", timeout=30)
     assert pod["status"]["phase"] == "Failed"
     assert (terminated(pod)["exitCode"], terminated(pod)["reason"]) == (137, "OOMKilled")
+
+
+def test_a_missing_config_map_key_fails_the_pod_as_a_config_error(
+    api: client.CoreV1Api, kubelet: Kubelet,
+) -> None:
+    env = [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "absent-conf", "key": "k"}}}]
+    name = create(api, make_pod("noconf", [PY, "-c", "pass"], container={"env": env}))
+    pod = wait_for_phase(api, name, "Failed")
+    assert terminated(pod)["reason"] == "CreateContainerConfigError"
+    assert "absent-conf" in pod["status"]["message"]
+
+
+def test_a_pod_bound_to_another_node_is_left_alone(api: client.CoreV1Api, kubelet: Kubelet) -> None:
+    name = create(api, make_pod("elsewhere", [PY, "-c", "pass"], nodeName="some-other-node"))
+    mine = create(api, make_pod("mine", [PY, "-c", "pass"], nodeName=kubelet.node_name))
+    wait_for_phase(api, mine, "Succeeded")
+    assert read(api, name).get("status") is None
