@@ -185,3 +185,23 @@ def test_a_running_pod_waits_for_the_kubelet_to_confirm_deletion(api_client):
     core.patch_namespaced_pod_status("bound", "default", {"status": {"phase": "Succeeded"}})  # still held
     core.delete_namespaced_pod("bound", "default", grace_period_seconds=0)
     assert core.list_namespaced_pod("default").items == []
+
+
+def test_a_labelled_watch_sees_objects_enter_and_leave_its_selection(api_client):
+    core = CoreV1Api(api_client)
+    since = core.list_namespaced_config_map("default").metadata.resource_version
+    core.create_namespaced_config_map("default", {"metadata": {"name": "a"}})
+    core.patch_namespaced_config_map("a", "default", {"metadata": {"labels": {"w": "1"}}})
+    core.patch_namespaced_config_map("a", "default", {"data": {"k": "v"}})
+    core.patch_namespaced_config_map("a", "default", {"metadata": {"labels": {"w": None}}})
+    events = [
+        e["type"]
+        for e in watch.Watch().stream(
+            core.list_namespaced_config_map,
+            "default",
+            resource_version=since,
+            label_selector="w=1",
+            timeout_seconds=1,
+        )
+    ]
+    assert events == ["ADDED", "MODIFIED", "DELETED"]

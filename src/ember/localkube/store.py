@@ -93,7 +93,7 @@ class Store:
         self._objects: dict[ObjKey, Obj] = {}
         self._counter = itertools.count(1)
         self._last_rv = 0
-        self._history: collections.deque[tuple[int, str, str, str, Obj]] = collections.deque(
+        self._history: collections.deque[tuple[int, str, str, str, Obj, Obj | None]] = collections.deque(
             maxlen=HISTORY_LIMIT
         )
         self._watchers: list[Watcher] = []
@@ -171,11 +171,11 @@ class Store:
         else:
             if self._history and since < self._history[0][0] - 1 and since < self._last_rv:
                 raise api_error(410, "Expired", f"too old resource version: {since}")
-            backlog = [
-                (kind, self._present(rt, obj))
-                for rv, group, plural, kind, obj in self._history
-                if rv > since and self._watched_by(watcher, group, plural, obj)
-            ]
+            backlog = []
+            for rv, group, plural, kind, obj, previous in self._history:
+                seen = self._seen_as(watcher, group, plural, kind, obj, previous) if rv > since else None
+                if seen is not None:
+                    backlog.append((seen, self._present(rt, obj)))
         self._watchers.append(watcher)
         return watcher, backlog
 
@@ -190,13 +190,26 @@ class Store:
             return False
         return watcher.matches(obj)
 
-    def _emit(self, rt: ResourceType, kind: str, obj: Obj) -> None:
+    def _seen_as(
+        self, watcher: Watcher, group: str, plural: str, kind: str, obj: Obj, previous: Obj | None
+    ) -> str | None:
+        """The event type a watcher gets: objects entering its selection are ADDED, leaving are DELETED."""
+        now = self._watched_by(watcher, group, plural, obj)
+        if kind != "MODIFIED" or previous is None:
+            return kind if now else None
+        before = self._watched_by(watcher, group, plural, previous)
+        if now:
+            return "MODIFIED" if before else "ADDED"
+        return "DELETED" if before else None
+
+    def _emit(self, rt: ResourceType, kind: str, obj: Obj, previous: Obj | None = None) -> None:
         rv = int(obj["metadata"]["resourceVersion"])
         snapshot = copy.deepcopy(obj)
-        self._history.append((rv, rt.group, rt.plural, kind, snapshot))
+        self._history.append((rv, rt.group, rt.plural, kind, snapshot, previous))
         for watcher in self._watchers:
-            if self._watched_by(watcher, rt.group, rt.plural, snapshot):
-                watcher.queue.put_nowait((kind, self._present(rt, snapshot)))
+            seen = self._seen_as(watcher, rt.group, rt.plural, kind, snapshot, previous)
+            if seen is not None:
+                watcher.queue.put_nowait((seen, self._present(rt, snapshot)))
         if rt.key == ("apiextensions.k8s.io", "v1", "customresourcedefinitions"):
             if kind == "DELETED":
                 self._drop_custom_objects(obj)
@@ -398,7 +411,7 @@ class Store:
         meta["resourceVersion"] = self._next_rv()
         key = self._key(rt, meta.get("namespace"), meta["name"])
         self._objects[key] = new
-        self._emit(rt, "MODIFIED", new)
+        self._emit(rt, "MODIFIED", new, previous=current)
         if (
             meta.get("deletionTimestamp")
             and not meta.get("finalizers")
