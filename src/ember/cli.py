@@ -2,6 +2,7 @@
 
 - ``ember submit app.py [args]``: run a PySpark program on ember, unchanged, with
   ``--master``, ``--conf k=v``, ``--name`` and ``--py-files`` as spark-submit takes them.
+- ``ember local-cluster up|down``: a local Kubernetes API emulator and process kubelet.
 - ``ember executor``: run an executor process (started by drivers, not by hand).
 - ``ember version``
 """
@@ -66,6 +67,49 @@ def _stop_sessions() -> None:
         active.stop()
 
 
+def _local_cluster_up(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from ember.localkube import cluster
+
+    state_dir = Path(args.state_dir) if args.state_dir else cluster.default_state_dir()
+    kubeconfig = Path(args.kubeconfig).resolve() if args.kubeconfig else None
+    if args.detach:
+        try:
+            state = cluster.up_detached(port=args.port, kubeconfig=kubeconfig,
+                                        state_dir=state_dir)
+        except RuntimeError as exc:
+            print(f"ember local-cluster: {exc}", file=sys.stderr)
+            return 1
+        print(cluster.usage(state["url"], Path(state["kubeconfig"])))
+        return 0
+    running = cluster.start(port=args.port, kubeconfig=kubeconfig, work_dir=state_dir)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        if args.foreground:
+            cluster.write_state(state_dir, running)
+        else:
+            print(cluster.usage(running.url, running.kubeconfig).replace(
+                "ember local-cluster down", "Ctrl-C"), flush=True)
+        stop.wait()
+    finally:
+        running.stop()
+        if args.foreground:
+            cluster.clear_state(state_dir)
+    return 0
+
+
+def _local_cluster_down(args: argparse.Namespace) -> int:
+    from ember.localkube import cluster
+
+    state_dir = Path(args.state_dir) if args.state_dir else cluster.default_state_dir()
+    print(cluster.down(state_dir=state_dir))
+    return 0
+
+
 def _executor(_: argparse.Namespace) -> int:
     from ember.executor.server import main
 
@@ -93,10 +137,36 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("app", help="the program's main file")
     submit.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the program")
     submit.set_defaults(func=_submit)
+    _add_local_cluster(sub)
     sub.add_parser("executor", help="run an executor (started by a driver)").set_defaults(
         func=_executor)
     sub.add_parser("version", help="print the version").set_defaults(func=_version)
     return parser
+
+
+def _add_local_cluster(sub: argparse._SubParsersAction) -> None:
+    from ember.localkube.cluster import LIMITATIONS
+
+    description = ("A local development and test cluster: a Kubernetes API emulator and a "
+                   "kubelet that runs pods as local processes. It is not Kubernetes:\n\n"
+                   + LIMITATIONS)
+    group = sub.add_parser("local-cluster", help="a local Kubernetes substrate for development",
+                           description=description,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = group.add_subparsers(dest="action", required=True)
+    up = actions.add_parser("up", help="start the API emulator and the process kubelet",
+                            description=description,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    up.add_argument("--port", type=int, default=0, help="API port (default: a free one)")
+    up.add_argument("--kubeconfig", help="where to write the kubeconfig "
+                                         "(default: ~/.ember/local-cluster/kubeconfig)")
+    up.add_argument("--detach", action="store_true", help="run in the background")
+    up.add_argument("--state-dir", help=argparse.SUPPRESS)
+    up.add_argument("--foreground", action="store_true", help=argparse.SUPPRESS)
+    up.set_defaults(func=_local_cluster_up)
+    down = actions.add_parser("down", help="stop it and every pod process it started")
+    down.add_argument("--state-dir", help=argparse.SUPPRESS)
+    down.set_defaults(func=_local_cluster_down)
 
 
 def main(argv: list[str] | None = None) -> None:
