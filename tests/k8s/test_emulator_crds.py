@@ -189,3 +189,28 @@ def test_deleting_a_crd_deletes_its_objects_and_resource(api_client, crd):
     with pytest.raises(ApiException) as error:
         crd.list_namespaced_custom_object("example.ember.dev", "v1", "default", "widgets")
     assert error.value.status == 404
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kubectl_watch_prints_printer_columns_for_each_event(kube, crd):
+    import threading
+
+    crd.create_namespaced_custom_object("example.ember.dev", "v1", "default", "widgets", widget("w", size=1))
+
+    def resize() -> None:
+        crd.patch_namespaced_custom_object(
+            "example.ember.dev", "v1", "default", "widgets", "w", {"spec": {"size": 8}}
+        )
+
+    threading.Timer(0.5, resize).start()
+    env = dict(os.environ, KUBECONFIG=str(kube.kubeconfig))
+    done = subprocess.run(
+        ["kubectl", "get", "widgets", "--watch", "--request-timeout=2s"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    lines = [line.split() for line in done.stdout.strip().split("\n")]
+    assert lines[0] == ["NAME", "SIZE", "PHASE", "AGE"]
+    assert [line[:2] for line in lines[1:]] == [["w", "1"], ["w", "8"]]

@@ -346,6 +346,14 @@ class Emulator(KubernetesEmulator):
             timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds") else None
         except ValueError:
             raise api_error(400, "BadRequest", "invalid timeoutSeconds") from None
+        as_table = tables.wants_table(request.headers.get("Accept", ""))
+
+        def encode(kind: str, obj: dict[str, Any]) -> bytes:
+            # kubectl get --watch asks for Table rows in the events, as for the initial listing.
+            if as_table:
+                obj = tables.to_table(rt, [obj], obj["metadata"].get("resourceVersion", ""))
+            return _event(kind, obj)
+
         watcher, backlog = self.store.subscribe(rt, namespace, matches, since=since)
         response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
         response.enable_chunked_encoding()
@@ -354,7 +362,7 @@ class Emulator(KubernetesEmulator):
         try:
             await response.prepare(request)
             for kind, obj in backlog:
-                await response.write(_event(kind, obj))
+                await response.write(encode(kind, obj))
             while not self.stopping.is_set():
                 remaining = None if deadline is None else deadline - loop.time()
                 if remaining is not None and remaining <= 0:
@@ -365,7 +373,7 @@ class Emulator(KubernetesEmulator):
                     )
                 except TimeoutError:
                     continue
-                await response.write(_event(kind, obj))
+                await response.write(encode(kind, obj))
             await response.write_eof()
         except (ConnectionResetError, ConnectionError):
             pass
