@@ -214,3 +214,22 @@ def test_kubectl_watch_prints_printer_columns_for_each_event(kube, crd):
     lines = [line.split() for line in done.stdout.strip().split("\n")]
     assert lines[0] == ["NAME", "SIZE", "PHASE", "AGE"]
     assert [line[:2] for line in lines[1:]] == [["w", "1"], ["w", "8"]]
+
+
+def test_fields_the_schema_does_not_declare_are_pruned(api_client):
+    strict = json.loads(json.dumps(CRD))
+    version = strict["spec"]["versions"][0]
+    version["schema"]["openAPIV3Schema"]["properties"]["status"] = {
+        "type": "object",
+        "properties": {"phase": {"type": "string"}},
+    }
+    kubernetes.client.ApiextensionsV1Api(api_client).create_custom_resource_definition(strict)
+    objects = CustomObjectsApi(api_client)
+    created = objects.create_namespaced_custom_object(
+        "example.ember.dev", "v1", "default", "widgets", dict(widget("w", size=1, extra=True), junk=1)
+    )
+    assert created["spec"] == {"size": 1} and "junk" not in created
+    status = objects.patch_namespaced_custom_object_status(
+        "example.ember.dev", "v1", "default", "widgets", "w", {"status": {"phase": "Ready", "kopf": {"x": 1}}}
+    )
+    assert status["status"] == {"phase": "Ready"}

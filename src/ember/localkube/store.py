@@ -242,6 +242,7 @@ class Store:
             else:
                 problems = []
         else:
+            validation.prune_custom(obj, rt.schema)
             problems = validation.validate_custom(obj, rt.schema)
         if problems:
             raise invalid(rt, name, problems)
@@ -396,6 +397,8 @@ class Store:
         new["apiVersion"], new["kind"] = rt.api_version, rt.kind
         if subresource != "status":
             self._validate(rt, new)
+        elif not rt.builtin:
+            validation.prune_custom(new, rt.schema)
         if _body_without_meta(new) != _body_without_meta(current):
             meta["generation"] = old_meta.get("generation", 1) + 1
         if old_meta.get("deletionTimestamp"):

@@ -86,6 +86,42 @@ def validate_schema(value: Any, schema: dict[str, Any], path: str = "") -> list[
     return problems
 
 
+def prune(value: Any, schema: dict[str, Any]) -> None:
+    """Drop, in place, the fields a structural schema does not declare, as the API server does.
+
+    ``x-kubernetes-preserve-unknown-fields`` and ``additionalProperties`` keep unknown fields.
+    """
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for item in value:
+            prune(item, schema["items"])
+    if not isinstance(value, dict):
+        return
+    properties = schema.get("properties") or {}
+    extra = schema.get("additionalProperties")
+    keep_unknown = schema.get("x-kubernetes-preserve-unknown-fields") or extra is True
+    for key in list(value):
+        if key in properties:
+            prune(value[key], properties[key])
+        elif isinstance(extra, dict):
+            prune(value[key], extra)
+        elif not keep_unknown and (properties or schema.get("type") == "object"):
+            del value[key]
+
+
+def prune_custom(obj: dict[str, Any], schema: dict[str, Any] | None) -> None:
+    """Prune a custom object in place; ``metadata``, ``apiVersion`` and ``kind`` are always kept."""
+    if not schema:
+        return
+    properties = schema.get("properties") or {}
+    for key in list(obj):
+        if key in ("metadata", "apiVersion", "kind"):
+            continue
+        if key in properties:
+            prune(obj[key], properties[key])
+        elif not schema.get("x-kubernetes-preserve-unknown-fields"):
+            del obj[key]
+
+
 def validate_custom(obj: dict[str, Any], schema: dict[str, Any] | None) -> list[Problem]:
     """Validate a custom object; ``metadata``, ``apiVersion`` and ``kind`` are the server's business."""
     if not schema:
