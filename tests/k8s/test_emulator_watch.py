@@ -205,3 +205,16 @@ def test_a_labelled_watch_sees_objects_enter_and_leave_its_selection(api_client)
         )
     ]
     assert events == ["ADDED", "MODIFIED", "DELETED"]
+
+
+def test_orphan_propagation_keeps_dependents_and_namespace_deletion_empties_it(api_client):
+    core = CoreV1Api(api_client)
+    core.create_namespace({"metadata": {"name": "team"}})
+    owner = core.create_namespaced_config_map("team", {"metadata": {"name": "owner"}})
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata.uid}
+    core.create_namespaced_secret("team", {"metadata": {"name": "kept", "ownerReferences": [ref]}})
+    core.delete_namespaced_config_map("owner", "team", propagation_policy="Orphan")
+    assert [s.metadata.name for s in core.list_namespaced_secret("team").items] == ["kept"]
+    core.delete_namespace("team")
+    assert core.list_secret_for_all_namespaces().items == []
+    assert "team" not in [ns.metadata.name for ns in core.list_namespace().items]
