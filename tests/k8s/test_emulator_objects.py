@@ -199,3 +199,13 @@ def test_dry_run_writes_are_answered_but_not_stored(api_client):
     core.patch_namespaced_config_map("a", "default", {"data": {"k": "2"}}, dry_run="All")
     core.delete_namespaced_config_map("a", "default", dry_run="All")
     assert core.read_namespaced_config_map("a", "default").data == {"k": "1"}
+
+
+def test_kmock_reactions_inject_failures_before_the_store_answers(kube, api_client):
+    core = CoreV1Api(api_client)
+    kube.emulator["post /api/v1/namespaces/default/configmaps"][:1] << 503
+    with pytest.raises(ApiException) as error:
+        core.create_namespaced_config_map("default", {"metadata": {"name": "a"}})
+    assert error.value.status == 503
+    core.create_namespaced_config_map("default", {"metadata": {"name": "a"}})  # the reaction is used up
+    assert [cm.metadata.name for cm in core.list_namespaced_config_map("default").items] == ["a"]

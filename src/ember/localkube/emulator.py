@@ -22,6 +22,12 @@ The handle::
 Pod logs (``GET .../pods/NAME/log``) come from ``log_source(namespace, pod, container)``, a callable
 returning the whole log text captured so far (the process kubelet provides it; by default logs are
 empty). It may be given to ``start`` or set later with ``kube.set_log_source(fn)``.
+
+Faults can be injected with kmock's DSL on ``kube.emulator``: ``kube.emulator['post /api/v1/namespaces/
+default/pods'][:1] << 503`` fails the next pod creation; the store answers everything else.
+
+Not supported: protobuf request bodies (typed ``kubectl create <built-in>`` and ``kubectl run``;
+``kubectl apply`` works), server-side apply, authentication and authorization.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import pathlib
 import tempfile
 import threading
@@ -40,6 +47,7 @@ import aiohttp.web
 import attrs
 import yaml
 from kmock import KubernetesEmulator, KubernetesError
+from kmock._internal import rendering
 
 from ember.localkube import selectors, tables
 from ember.localkube.resources import Catalogue, ResourceType
@@ -82,6 +90,9 @@ class Emulator(KubernetesEmulator):
             except KubernetesError as error:
                 return self._status(error)
         if path == "/api" or path.startswith(("/api/", "/apis")):
+            injected = await self._serve_injected(raw_request)
+            if injected is not None:
+                return injected
             try:
                 return await self._serve_api_request(raw_request)
             except KubernetesError as error:
@@ -92,6 +103,33 @@ class Emulator(KubernetesEmulator):
                 logger.exception("emulator failed to serve %s %s", raw_request.method, path)
                 return self._status(api_error(500, "InternalError", repr(error)))
         return await super().__call__(raw_request)
+
+    async def _serve_injected(
+        self, raw_request: aiohttp.web.BaseRequest
+    ) -> aiohttp.web.StreamResponse | None:
+        """Serve a reaction that a test added with kmock's DSL.
+
+        For example ``kube.emulator['get /api/v1/pods'][:1] << 500`` fails the next pod listing.
+        Only reactions above kmock's own fallbacks count; without any, the store answers.
+        """
+        reactions = [p for p in self._payloads if not (p.priorities and p.priorities[0] == -math.inf)]
+        if not reactions:
+            return None
+        try:
+            request = await rendering.Request._parse(raw_request, id=len(self._requests))
+        except Exception:  # kmock cannot parse every Kubernetes path; those are not injectable
+            return None
+        self._requests.append(request)  # kmock's views select reactions among the recorded requests
+        reactions.sort(key=lambda p: tuple(-x for x in p.priorities))
+        for reaction in reactions:
+            if request in reaction._source and not reaction._disabled.is_set():
+                try:
+                    return await reaction(request)
+                except rendering.ReactionMismatchError:
+                    reaction._disabled.set()
+                except NotImplementedError:
+                    pass
+        return None
 
     @staticmethod
     def _status(error: KubernetesError) -> aiohttp.web.Response:
