@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint bench-startup clean
+.PHONY: demo test lint bench-startup bench-small bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,22 @@ lint: $(STAMP)
 
 bench-startup: $(STAMP)
 	$(BIN)/python benchmarks/startup.py
+
+# db-benchmark groupby and join against DuckDB, Polars and, when PYSPARK_PYTHON names a Python
+# with pyspark installed, PySpark. Data is generated once into benchmarks/data/.
+BENCH_STAMP := $(VENV)/.installed-bench
+PYSPARK_PYTHON ?=
+BENCH_ARGS = $(if $(PYSPARK_PYTHON),--pyspark-python $(PYSPARK_PYTHON))
+
+$(BENCH_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench-small: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/dbbench/run.py --n 1e6 --k 100 $(BENCH_ARGS)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/dbbench/run.py --n 1e7 --k 100 $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -1,0 +1,91 @@
+"""The db-benchmark harness (benchmarks/dbbench): data definitions and ember's answers.
+
+Correctness only, on tiny data; the timings live in benchmarks/results, never in tests.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+from dbbench import datagen, questions  # noqa: E402
+
+N, K = 10_000, 10
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return datagen.ensure(N, K, data_dir=tmp_path_factory.mktemp("dbbench"))
+
+
+def _distinct(table: pa.Table, column: str) -> int:
+    return len(pc.unique(table.column(column)))
+
+
+def test_groupby_data_follows_the_published_definition(files: dict[str, Path]) -> None:
+    x = pq.read_table(files["groupby"])
+    assert x.num_rows == N and x.column_names == [
+        "id1", "id2", "id3", "id4", "id5", "id6", "v1", "v2", "v3"]
+    assert sum(c.null_count for c in x.columns) == 0
+    for name in ("id1", "id2"):
+        assert sorted(pc.unique(x.column(name)).to_pylist()) == [f"id{i:03d}" for i in range(1, K + 1)]
+    assert _distinct(x, "id3") == N // K
+    assert all(len(s) == 12 for s in pc.unique(x.column("id3")).to_pylist())
+    for name, top in (("id4", K), ("id5", K), ("id6", N // K), ("v1", 5), ("v2", 15)):
+        values = x.column(name).to_numpy()
+        assert values.min() == 1 and values.max() == top, name
+    v3 = x.column("v3").to_numpy()
+    assert 0 <= v3.min() and v3.max() < 100
+    assert np.allclose(v3, np.round(v3, 6))
+    # unsorted: the first column is not already in group order
+    assert x.column("id1").to_pylist() != sorted(x.column("id1").to_pylist())
+
+
+def test_key_pools_split_90_shared_10_left_10_right() -> None:
+    pools = datagen.key_pools(1000, np.random.default_rng(0))
+    sizes = {name: len(keys) for name, keys in pools.items()}
+    assert sizes == {"shared": 900, "left": 100, "right": 100}
+    every = np.concatenate(list(pools.values()))
+    assert len(np.unique(every)) == 1100
+
+
+def test_join_tables_draw_their_keys_from_the_right_pools(files: dict[str, Path]) -> None:
+    t = {name: pq.read_table(files[name]) for name in ("x", "small", "medium", "big")}
+    assert {name: table.num_rows for name, table in t.items()} == {
+        "x": N, "small": datagen.MIN_POOL, "medium": datagen.MIN_POOL, "big": N}
+    # id3 is a permutation of its pool on both sides: unique keys, 90% of them shared
+    for name in ("x", "big"):
+        assert _distinct(t[name], "id3") == N
+    shared = set(t["x"].column("id3").to_pylist()) & set(t["big"].column("id3").to_pylist())
+    assert len(shared) == int(N * 0.9)
+    # the string keys spell the integer keys
+    x = t["x"].slice(0, 50)
+    assert x.column("id6").to_pylist() == [f"id{k}" for k in x.column("id3").to_pylist()]
+    # small rows are distinct keys of pool 1
+    assert _distinct(t["small"], "id1") == t["small"].num_rows
+
+
+@pytest.mark.parametrize("qid", [q.id for q in questions.QUESTIONS])
+def test_ember_answer_matches_duckdb(spark, files: dict[str, Path], qid: str) -> None:
+    from ember.sql import functions as F
+    from ember.sql.window import Window
+
+    duck = questions.DuckDBEngine(threads=1)
+    duck.load(files)
+    question = questions.BY_ID[qid]
+    want = questions.summarise(question, duck.answer(qid), 0.0)
+    duck.close()
+
+    frames = {name: spark.read.parquet(str(files[key])) for name, key in (
+        ("x", "groupby"), ("jx", "x"), ("small", "small"), ("medium", "medium"), ("big", "big"))}
+    got = questions.summarise(
+        question, questions.spark_answer(F, Window, **frames, qid=qid).toArrow(), 0.0)
+    assert questions.matches(got, want), (got, want)
