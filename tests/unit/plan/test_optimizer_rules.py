@@ -695,6 +695,26 @@ def union_inputs_keep_every_column(t: Tables) -> tuple[LogicalPlan, LogicalPlan]
     return Project((t.a,), union), Project((t.a,), union)
 
 
+@table(COLUMN_PRUNING)
+def window_reads_its_keys_ordering_and_the_columns_used_above(
+        t: Tables) -> tuple[LogicalPlan, LogicalPlan]:
+    from ember.plan.window import (
+        Window,
+        WindowExpression,
+        WindowFrame,
+        WindowFunction,
+        WindowSpecDefinition,
+    )
+
+    orders = (SortOrder(t.y),)
+    spec = WindowSpecDefinition((t.z,), orders, WindowFrame("rows", None, 0))
+    rank = Alias(WindowExpression(WindowFunction("row_number"), spec), "rank")
+    top = (t.z, rank.to_attribute())
+    return (Project(top, Window((rank,), (t.z,), orders, t.parquet)),
+            Project(top, Window((rank,), (t.z,), orders,
+                                scan_with(t.parquet, required=(t.y, t.z)))))
+
+
 @pytest.mark.parametrize("case", COLUMN_PRUNING, ids=case_id)
 def test_column_pruning(case: Case) -> None:
     check(column_pruning, case)

@@ -22,6 +22,7 @@ from ember.plan.logical import (
     Sort,
     SubqueryAlias,
 )
+from ember.plan.window import Window
 
 
 def _refs(exprs: list[Expression] | tuple[Expression, ...]) -> set[int]:
@@ -46,6 +47,12 @@ def _prune(node: LogicalPlan, required: set[int]) -> LogicalPlan:
         return node.with_children([_prune(node.children[0], required)])
     if isinstance(node, Repartition):
         return node.with_children([_prune(node.child, required | _refs(node.keys))])
+    if isinstance(node, Window):
+        # A window passes its child's columns through; it needs only those asked for above
+        # plus what its expressions, partition keys and ordering read.
+        need = _refs(node.window_exprs + node.partition + tuple(node.orders))
+        return node.with_children([_prune(node.child,
+                                          (required & node.child.output_set()) | need)])
     if isinstance(node, Join):
         need = required | (node.condition.references() if node.condition is not None else set())
         return Join(_prune(node.left, need & node.left.output_set()),
