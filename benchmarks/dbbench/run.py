@@ -319,7 +319,7 @@ def write_results(args: argparse.Namespace, workers: list[Worker],
         lines.append(f"- {name} skipped: {reason}")
     if failures:
         lines += ["", "## Failures", ""] + [f"- {f}" for f in failures]
-    command = f"python benchmarks/dbbench/run.py --n {args.n:g} --k {args.k}"
+    command = f"python benchmarks/dbbench/run.py --n {datagen.size_label(n)} --k {args.k}"
     if args.pyspark_python:
         command += " --pyspark-python PYTHON_WITH_PYSPARK"
     lines += ["", f"Command: `{command}`", ""]
