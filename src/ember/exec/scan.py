@@ -31,6 +31,7 @@ from ember.plan.expressions import (
 
 # Spark's spark.sql.files.maxPartitionBytes
 MAX_SPLIT_BYTES = 128 * 1024 * 1024
+OPEN_COST_BYTES = 4 * 1024 * 1024  # spark.sql.files.openCostInBytes
 SPLIT_BATCH_ROWS = 1 << 18
 
 
@@ -58,12 +59,21 @@ Split = tuple[str, tuple[int, ...] | None, tuple[Any, ...]]
 
 
 def plan_splits(fmt: str, files: Sequence[str], roots: Sequence[str] = (),
-                partitions: Sequence[tuple[str, pa.DataType]] = ()) -> list[Split]:
-    """Split files into partitions of up to ``MAX_SPLIT_BYTES`` (parquet by row groups).
+                partitions: Sequence[tuple[str, pa.DataType]] = (), *,
+                parallelism: int = 1) -> list[Split]:
+    """Split files into partitions (parquet by row groups) of up to Spark's max split size:
+    ``MAX_SPLIT_BYTES``, lowered to the total bytes over ``parallelism`` (but not below
+    ``OPEN_COST_BYTES``) so that a small input still gives every core a split.
 
     Each split carries the values of the file's ``col=value`` directories, one per
     partition column, typed.
     """
+    import pyarrow.parquet as pq
+
+    metas = {f: pq.ParquetFile(f).metadata for f in files} if fmt == "parquet" else {}
+    total = sum(m.row_group(rg).total_byte_size for m in metas.values()
+                for rg in range(m.num_row_groups)) + OPEN_COST_BYTES * len(metas)
+    max_split = min(MAX_SPLIT_BYTES, max(OPEN_COST_BYTES, total // max(1, parallelism)))
     splits: list[Split] = []
     for f in files:
         raw = partition_values(roots, f)
@@ -71,14 +81,12 @@ def plan_splits(fmt: str, files: Sequence[str], roots: Sequence[str] = (),
         if fmt != "parquet":
             splits.append((f, None, values))
             continue
-        import pyarrow.parquet as pq
-
-        meta = pq.ParquetFile(f).metadata
+        meta = metas[f]
         group: list[int] = []
         size = 0
         for rg in range(meta.num_row_groups):
             rg_size = meta.row_group(rg).total_byte_size
-            if group and size + rg_size > MAX_SPLIT_BYTES:
+            if group and size + rg_size > max_split:
                 splits.append((f, tuple(group), values))
                 group, size = [], 0
             group.append(rg)

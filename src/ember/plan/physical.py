@@ -151,8 +151,9 @@ class _Planner:
                                  if a.name not in node.partition_names])
         partitions = tuple(
             (a.name, a.dtype) for a in node.attrs if a.name in node.partition_names)
-        return FileScanExec(node.fmt, tuple(plan_splits(node.fmt, files, node.paths,
-                                                        partitions)),
+        splits = plan_splits(node.fmt, files, node.paths, partitions,
+                             parallelism=self.conf.default_parallelism)
+        return FileScanExec(node.fmt, tuple(splits),
                             file_schema, tuple(node.output), arrow_filter, node.options,
                             ", ".join(expr_string(f) for f in node.pushed_filters),
                             node.partition_names)
