@@ -849,8 +849,8 @@ def pandas_udf(f: Any = None, returnType: Any = None, functionType: Any = None) 
     from ember.sql.column import _spark_type_to_arrow
 
     if functionType not in (None, 200):  # 200 is PandasUDFType.SCALAR
-        msg = ("only Series-to-Series pandas_udf functions are supported\n\n"
-               "use groupBy().applyInPandas or a plain udf for the other kinds")
+        msg = ("ember supports only Series-to-Series pandas_udf functions so far\n\n"
+               "write the function as Series -> Series, or use a plain udf")
         raise NotImplementedError(msg)
     if f is None or not callable(f):
         rt = returnType if f is None else f
