@@ -152,12 +152,9 @@ class Case:
     build: Callable[[Tables], DataFrame]
     sql: str
     ordered: bool = False
-    # A known engine bug, and where it lives: the case is a strict expected failure.
-    xfail: str | None = None
 
     def param(self) -> Any:
-        marks = [pytest.mark.xfail(reason=self.xfail, strict=True)] if self.xfail else []
-        return pytest.param(self, id=self.id, marks=marks)
+        return pytest.param(self, id=self.id)
 
 
 col = F.col

@@ -34,6 +34,7 @@ from ember.plan.expressions import (
     UnresolvedFunction,
     UnresolvedStar,
     output_name,
+    strip_alias,
 )
 from ember.plan.logical import (
     Aggregate,
@@ -171,19 +172,16 @@ def _resolve_aggregate(node: Aggregate) -> Aggregate:
     inputs = node.child.output
     keys = tuple(resolve(k, inputs) for k in node.keys)
     aggs = tuple(_resolve_named(e, inputs) for e in _expand_stars(node.aggs, inputs))
-    key_set = {_strip(k) for k in keys}
+    key_set = {strip_alias(k) for k in keys}
     key_ids = set().union(*(k.references() for k in keys)) if keys else set()
     for agg in aggs:
         _check_grouped(agg, key_set, key_ids)
     return Aggregate(keys, aggs, node.child)
 
 
-def _strip(e: Expression) -> Expression:
-    return e.child if isinstance(e, Alias) else e
-
 
 def _check_grouped(expr: Expression, keys: set[Expression], key_ids: set[int]) -> None:
-    e = _strip(expr)
+    e = strip_alias(expr)
     if e in keys or isinstance(e, AggregateCall | Literal):
         return
     if isinstance(e, AttributeReference):

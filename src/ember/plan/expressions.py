@@ -613,3 +613,12 @@ def conjoin(exprs: list[Expression]) -> Expression | None:
 
 def strip_alias(expr: Expression) -> Expression:
     return expr.child if isinstance(expr, Alias) else expr
+
+
+def replace_top_down(expr: Expression, fn: Callable[[Expression], Expression]) -> Expression:
+    """Apply ``fn`` from the root down; where it replaces a node, keep the replacement whole
+    instead of descending into it."""
+    new = fn(expr)
+    if new is not expr:
+        return new
+    return expr.map_children(lambda c: replace_top_down(c, fn))

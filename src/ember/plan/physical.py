@@ -49,7 +49,9 @@ from ember.plan.expressions import (
     IsNull,
     Literal,
     conjoin,
+    replace_top_down,
     split_conjuncts,
+    strip_alias,
     to_attribute,
 )
 from ember.plan.generate import Generate
@@ -222,7 +224,7 @@ class _Planner:
     def _plan_Aggregate(self, node: Aggregate) -> PhysicalOp:
         child = self.plan(node.child)
         key_attrs = tuple(_key_attr(k) for k in node.keys)
-        key_map = {_strip(k): a for k, a in zip(node.keys, key_attrs, strict=True)}
+        key_map = {strip_alias(k): a for k, a in zip(node.keys, key_attrs, strict=True)}
         calls: list[AggregateCall] = []
         for e in node.aggs:
             for sub in e.walk():
@@ -232,7 +234,7 @@ class _Planner:
         state_attrs = tuple(
             AttributeReference(f"{c.sql()}_state{m}", t, True)
             for c in calls for m, t in enumerate(state_types(c)))
-        keys = tuple(_strip(k) for k in node.keys)
+        keys = tuple(strip_alias(k) for k in node.keys)
         partial = HashAggregateExec("partial", keys, key_attrs, tuple(calls), state_attrs,
                                     agg_attrs, child)
         partitioning: Partitioning = (
@@ -287,9 +289,6 @@ class _Planner:
                         build_right=build_right, broadcast=False)
 
 
-def _strip(e: Expression) -> Expression:
-    return e.child if isinstance(e, Alias) else e
-
 
 def _key_attr(key: Expression) -> AttributeReference:
     if isinstance(key, AttributeReference):
@@ -309,16 +308,9 @@ def _rewrite_result(e: Expression, key_map: dict[Expression, AttributeReference]
         return x
 
     if isinstance(e, Alias):
-        return Alias(_transform_down_stop(e.child, fn), e.name, e.expr_id)
-    return _transform_down_stop(e, fn)
+        return Alias(replace_top_down(e.child, fn), e.name, e.expr_id)
+    return replace_top_down(e, fn)
 
-
-def _transform_down_stop(e: Expression, fn) -> Expression:  # type: ignore[no-untyped-def]
-    """Replace top-most matches first, without descending into replaced parts."""
-    new = fn(e)
-    if new is not e:
-        return new
-    return e.map_children(lambda c: _transform_down_stop(c, fn))
 
 
 def _equi_keys(c: Expression, left_ids: set[int],

@@ -24,6 +24,7 @@ from ember.plan.expressions import (
     UnresolvedFunction,
     UnresolvedStar,
     literal,
+    strip_alias,
 )
 
 
@@ -218,7 +219,7 @@ class Column:
         if len(alias) != 1:
             msg = "alias() takes exactly one name for a single column"
             raise ValueError(msg)
-        return Column(Alias(_strip_alias(self.expr), alias[0]))
+        return Column(Alias(strip_alias(self.expr), alias[0]))
 
     name = alias
 
@@ -274,7 +275,3 @@ class Column:
 
     def __repr__(self) -> str:
         return f"Column<'{self.expr.sql()}'>"
-
-
-def _strip_alias(e: Expression) -> Expression:
-    return e.child if isinstance(e, Alias) else e

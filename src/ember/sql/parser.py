@@ -38,6 +38,7 @@ from ember.plan.expressions import (
     UnresolvedFunction,
     UnresolvedStar,
     literal,
+    strip_alias,
 )
 from ember.sql.column import Column
 
@@ -312,7 +313,7 @@ class _Translator:
         def hide(e: Expression) -> Expression:
             # Aggregates used only by HAVING or ORDER BY are computed as hidden columns.
             for item in items:
-                if _strip(item) == e:
+                if strip_alias(item) == e:
                     return UnresolvedAttribute((_name_of(item),))
             name = f"__agg_{len(extra)}"
             extra.append(Alias(e, name))
@@ -641,9 +642,6 @@ def _has_aggregate(e: exp.Expression) -> bool:
     return False
 
 
-def _strip(e: Expression) -> Expression:
-    return e.child if isinstance(e, Alias) else e
-
 
 def _name_of(e: Expression) -> str:
     from ember.plan.expressions import output_name
@@ -680,7 +678,7 @@ def _ordinal_or_alias(key: Expression, items: list[Expression]) -> Expression:
         if not 1 <= key.value <= len(items):
             msg = f"GROUP BY position {key.value} is not in the select list (1..{len(items)})"
             raise AnalysisException(msg)
-        return _strip(items[key.value - 1])
+        return strip_alias(items[key.value - 1])
     if isinstance(key, UnresolvedAttribute) and len(key.parts) == 1:
         for item in items:
             if isinstance(item, Alias) and item.name.lower() == key.parts[0].lower() \

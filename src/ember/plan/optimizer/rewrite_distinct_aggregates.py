@@ -23,6 +23,8 @@ from ember.plan.expressions import (
     Cast,
     Expression,
     Literal,
+    replace_top_down,
+    strip_alias,
     to_attribute,
 )
 from ember.plan.logical import Aggregate, Join, LogicalPlan, Project
@@ -44,7 +46,7 @@ def rewrite_distinct_aggregates(plan: LogicalPlan) -> LogicalPlan:
             return _split_by_distinct_arguments(node, calls, rule)
         dargs = next(iter(arg_sets))
         named_keys = [_named(k, k.sql()) for k in node.keys]
-        key_by_expr = {_strip(k): k for k in named_keys}
+        key_by_expr = {strip_alias(k): k for k in named_keys}
         # A distinct argument that is also a grouping key is grouped by once, not twice.
         named_dargs = [key_by_expr[a] if a in key_by_expr else _named(a, f"_distinct{i}")
                        for i, a in enumerate(dargs)]
@@ -75,10 +77,10 @@ def rewrite_distinct_aggregates(plan: LogicalPlan) -> LogicalPlan:
                 msg = (f"{c.name} cannot be combined with a DISTINCT aggregate yet\n\n"
                        "compute it in a separate aggregation and join the results")
                 raise AnalysisException(msg)
-        inner_keys = tuple(_strip(k) for k in inner_named)
+        inner_keys = tuple(strip_alias(k) for k in inner_named)
         inner = Aggregate(inner_keys, tuple(inner_named + partials), node.child)
         outer_keys = tuple(to_attribute(k) for k in named_keys)
-        key_swap = {_strip(k): a for k, a in zip(named_keys, outer_keys, strict=True)}
+        key_swap = {strip_alias(k): a for k, a in zip(named_keys, outer_keys, strict=True)}
 
         def swap(e: Expression) -> Expression:
             if isinstance(e, AggregateCall):
@@ -87,7 +89,7 @@ def rewrite_distinct_aggregates(plan: LogicalPlan) -> LogicalPlan:
                 return key_swap[e]
             return e
 
-        outer_aggs = tuple(_swap_top_down(a, swap) for a in node.aggs)
+        outer_aggs = tuple(replace_top_down(a, swap) for a in node.aggs)
         return Aggregate(outer_keys, outer_aggs, inner)
 
     return plan.transform_up(rule)
@@ -104,7 +106,7 @@ def _split_by_distinct_arguments(node: Aggregate, calls: list[AggregateCall],
     key_attrs: list[list[AttributeReference]] = []
     replacements: dict[AggregateCall, Expression] = {}
     for n, group in enumerate(groups.values()):
-        keys = [Alias(_strip(k), f"_k{i}") for i, k in enumerate(node.keys)]
+        keys = [Alias(strip_alias(k), f"_k{i}") for i, k in enumerate(node.keys)]
         aggs = [Alias(c, f"_a{n}_{j}") for j, c in enumerate(group)]
         parts.append(rewrite(Aggregate(node.keys, tuple(keys) + tuple(aggs), node.child)))
         key_attrs.append([to_attribute(k) for k in keys])
@@ -116,7 +118,7 @@ def _split_by_distinct_arguments(node: Aggregate, calls: list[AggregateCall],
             eq = BinaryOp("<=>", a, b)
             cond = eq if cond is None else And(cond, eq)
         joined = Join(joined, part, "inner" if cond is not None else "cross", cond)
-    key_swap = {_strip(k): a for k, a in zip(node.keys, key_attrs[0], strict=True)}
+    key_swap = {strip_alias(k): a for k, a in zip(node.keys, key_attrs[0], strict=True)}
 
     def swap(e: Expression) -> Expression:
         if isinstance(e, AggregateCall):
@@ -127,29 +129,19 @@ def _split_by_distinct_arguments(node: Aggregate, calls: list[AggregateCall],
             return key_swap[e]
         return e
 
-    outputs = tuple(_named_output(a, _swap_top_down(a, swap)) for a in node.aggs)
+    outputs = tuple(_named_output(a, replace_top_down(a, swap)) for a in node.aggs)
     return Project(outputs, joined)
 
 
 def _named_output(original: Expression, new: Expression) -> Expression:
     """Keep the output id and name of each original column."""
     if isinstance(original, Alias):
-        return Alias(_strip(new), original.name, original.expr_id)
+        return Alias(strip_alias(new), original.name, original.expr_id)
     if isinstance(original, AttributeReference):
         return Alias(new, original.name, original.expr_id) if new is not original else new
     return new
 
 
-def _strip(e: Expression) -> Expression:
-    return e.child if isinstance(e, Alias) else e
-
 
 def _named(e: Expression, name: str) -> Expression:
     return e if isinstance(e, Alias | AttributeReference) else Alias(e, name)
-
-
-def _swap_top_down(e: Expression, fn: Callable[[Expression], Expression]) -> Expression:
-    new = fn(e)
-    if new is not e:
-        return new
-    return e.map_children(lambda c: _swap_top_down(c, fn))
