@@ -29,12 +29,14 @@ DEFAULTS: dict[str, str] = {
 }
 
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2,
-               "g": 1024**3, "gb": 1024**3, "t": 1024**4, "tb": 1024**4}
+               "g": 1024**3, "gb": 1024**3, "t": 1024**4, "tb": 1024**4,
+               # Kubernetes' binary quantities, as SparkApplication specs may write them.
+               "ki": 1024, "mi": 1024**2, "gi": 1024**3, "ti": 1024**4}
 _TIME_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "": 1.0}
 
 
 def parse_bytes(value: str, *, key: str = "", default_unit: str = "") -> int:
-    """Spark's byte strings: ``512m``, ``2g``, ``1048576``."""
+    """Spark's byte strings: ``512m``, ``2g``, ``1048576``; also Kubernetes' ``512Mi``, ``2Gi``."""
     m = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(value))
     unit = (m.group(2).lower() if m else "") or default_unit
     if not m or unit not in _SIZE_UNITS:

@@ -6,7 +6,8 @@ This is a local development and test cluster, not Kubernetes. What it does not r
 - networking: pods share the host network (they bind ephemeral ports and advertise
   127.0.0.1); there is no DNS for Services, no kube-proxy and no network policy;
 - images: a container's image is not pulled or run; its ``command`` runs as a local process
-  with this machine's Python;
+  with this machine's Python environment first on ``PATH``, and ``/opt/ember`` (where the
+  image keeps ember's examples) is this source checkout;
 - restarts: every pod behaves as ``restartPolicy: Never``;
 - authentication and authorisation: the API is plain http on 127.0.0.1, with no RBAC checks;
 - memory limits are enforced with a cgroup only when running as root with a usable memory
@@ -24,6 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ember.k8s import names
 from ember.localkube import emulator
 from ember.localkube.kubelet import Kubelet
 
@@ -63,13 +65,21 @@ class LocalCluster:
         self.stop()
 
 
+def image_paths() -> dict[str, str]:
+    """What stands in for the ember image's files: ``/opt/ember`` is this source checkout, when
+    ember runs from one (its ``examples/`` are what the image bakes in)."""
+    root = Path(__file__).resolve().parents[3]
+    return {names.IMAGE_HOME: str(root)} if (root / "examples").is_dir() else {}
+
+
 def start(*, port: int = 0, kubeconfig: Path | None = None,
           work_dir: Path | None = None) -> LocalCluster:
     work = work_dir or default_state_dir()
     work.mkdir(parents=True, exist_ok=True)
     kube = emulator.start(port=port, kubeconfig=kubeconfig or work / "kubeconfig")
     try:
-        kubelet = Kubelet(work_dir=work / "pods", kubeconfig=str(kube.kubeconfig))
+        kubelet = Kubelet(work_dir=work / "pods", kubeconfig=str(kube.kubeconfig),
+                          image_paths=image_paths())
         kube.set_log_source(kubelet.log_text)
         kubelet.start()
     except BaseException:

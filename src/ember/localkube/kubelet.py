@@ -6,7 +6,10 @@ on this machine. It is a development and test tool, not a container runtime:
 
 - **What runs.** The *first* container's ``command`` + ``args`` (``$(VAR)`` expanded), in the
   environment of the kubelet itself. The image is recorded in the status but never pulled; init
-  and sidecar containers are ignored. A container without ``command`` fails the pod.
+  and sidecar containers are ignored. A container without ``command`` fails the pod. This
+  machine's Python environment stands in for every image: its ``bin`` directory comes first on
+  ``PATH`` (so ``ember`` runs the installed package), and ``image_paths`` maps directories the
+  image would hold (``/opt/ember`` for ember's examples) to local ones, rewritten like mounts.
 - **Which pods.** Pods whose ``spec.nodeName`` is empty or equals the kubelet's ``node_name``
   (there is no scheduler, so unbound pods are taken). ``spec.nodeName`` as seen through the
   downward API is the kubelet's ``node_name`` for unbound pods.
@@ -63,6 +66,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -174,6 +178,7 @@ class Kubelet:
         pod_ip: str = "127.0.0.1",
         enforce_memory_limits: bool = True,
         watch_poll_seconds: float = 1.0,
+        image_paths: Mapping[str, str] | None = None,
     ) -> None:
         self.api = api if api is not None else core_api(kubeconfig=kubeconfig, url=url)
         self.kubeconfig = None if kubeconfig is None else str(Path(kubeconfig).resolve())
@@ -183,6 +188,10 @@ class Kubelet:
         self.host_ip = pod_ip
         self.enforce_memory_limits = enforce_memory_limits
         self.watch_poll_seconds = watch_poll_seconds
+        self.image_mounts = [
+            podspec.Mount(name="image", mount_path=inside, local_path=str(local))
+            for inside, local in (image_paths or {}).items()
+        ]
         self.memory: cgroups.MemoryHierarchy | None = None
         self.logs_store = podlogs.LogStore()
         self._pods: dict[str, PodProcess] = {}
@@ -378,19 +387,23 @@ class Kubelet:
         container = podspec.first_container(pod)
         pod_process.sandbox.mkdir(parents=True, exist_ok=True)
         mounts = self._materialise_volumes(pod_process)
+        image_env = {mount.env_name for mount in self.image_mounts}
+        mounts += self.image_mounts
         pod_env = podspec.resolve_env(
             pod, container, pod_ip=self.pod_ip, host_ip=self.host_ip, node_name=self.node_name,
             config_map_key=self._config_map_key, secret_key=self._secret_key,
         )
         literal = {item["name"] for item in container.get("env") or [] if "valueFrom" not in item}
         env = dict(os.environ)
+        env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", os.defpath)])
         env["HOSTNAME"] = pod_process.name
         if self.kubeconfig is not None:
             env["KUBECONFIG"] = self.kubeconfig
         for name, value in pod_env.items():
             env[name] = podspec.rewrite_paths(value, mounts) if name in literal else value
         for mount in mounts:
-            env[mount.env_name] = mount.local_path
+            if mount.env_name not in image_env:
+                env[mount.env_name] = mount.local_path
         env["EMBER_POD_SANDBOX"] = str(pod_process.sandbox)
         argv = podspec.command_line(container, pod_env, mounts)
         cwd = pod_process.sandbox
