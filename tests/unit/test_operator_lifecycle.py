@@ -17,8 +17,8 @@ from ember.operator.lifecycle import (
     Observed,
     Policy,
     PostEvent,
-    Submit,
     SubmissionFailed,
+    Submit,
 )
 
 T0 = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
