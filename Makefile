@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint bench-startup bench-small bench clean
+.PHONY: demo test lint bench-startup bench-small bench clean e2e-kind
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ bench-small: $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/dbbench/run.py --n 1e7 --k 100 $(BENCH_ARGS)
+
+# The round trip on a real cluster (needs docker, kind, kubectl, helm): build the images, load
+# them into kind, helm install charts/ember, run manifests/examples and check their end states.
+e2e-kind:
+	bash scripts/e2e_kind.sh
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info
