@@ -326,6 +326,21 @@ def _check_spark_conf(conf: Mapping[str, Any]) -> None:
         if not isinstance(value, str):
             raise _fail(where, f"the value {value!r} is not a string",
                         f'quote it in the manifest, e.g. {key}: "{value}"')
+    # These win over spec.executor in the driver's conf, so they size the executor pods.
+    memory = conf.get("spark.executor.memory")
+    if memory is not None:
+        where = "spec.sparkConf[spark.executor.memory]"
+        try:
+            resources.pod_resources(role="executor", memory=memory, field=where)
+        except IllegalArgumentException as e:
+            raise SpecError(str(e), field=where) from None
+    overhead = conf.get("spark.executor.memoryOverhead")
+    if overhead is not None:
+        where = "spec.sparkConf[spark.executor.memoryOverhead]"
+        try:
+            resources.size_bytes(overhead, field=where)
+        except IllegalArgumentException as e:
+            raise SpecError(str(e), field=where) from None
 
 
 def _check_restart_policy(policy: Mapping[str, Any]) -> None:
