@@ -3,6 +3,11 @@
 The DAGScheduler and TaskScheduler are pure state machines; this module feeds them events
 (job submitted, executor registered, task status, executor lost) under one lock and carries out
 the instructions they return (launch a task over HTTP, finish a job).
+
+The master picks the backend that provides executors: ``local[N]`` starts N executor processes
+(`ember.scheduler.backends.local`); ``k8s://...`` creates executor pods
+(`ember.scheduler.backends.kubernetes`), with the app's token from ``EMBER_SECRET`` and the
+server on 0.0.0.0:``spark.driver.port``, advertised at ``$POD_IP``.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import cloudpickle
 import pyarrow as pa
 
 from ember import rpc
+from ember.core import conf as conf_module
 from ember.core.conf import SparkConf
 from ember.errors import IllegalArgumentException, SparkJobError
 from ember.exec.file_writer import FileWriteSink
@@ -43,6 +49,7 @@ from ember.exec.task import (
     TaskOutcome,
     decode_result,
 )
+from ember.k8s.names import DRIVER_PORT
 from ember.plan import optimizer
 from ember.plan.logical import LogicalPlan
 from ember.plan.physical import BroadcastExchangeExec, ExchangeExec, PlannerConf, walk
@@ -51,6 +58,7 @@ from ember.plan.stages import JobPlan, Stage, coalesce_ranges, counter, split_st
 from ember.scheduler import events as ev
 from ember.scheduler.dag import DAGScheduler, StageSpec
 from ember.scheduler.map_output import MapOutputTracker, MapStatus
+from ember.scheduler.pod_allocator import AllocatorConf
 from ember.scheduler.tasks import TaskScheduler
 
 log = logging.getLogger("ember.driver")
@@ -104,16 +112,20 @@ class DriverRuntime:
     """The SparkContext of a session: the driver's scheduler, RPC server and backend."""
 
     def __init__(self, conf: SparkConf) -> None:
-        from ember.driver.server_socket import bind
-        from ember.scheduler.backends.local import LocalBackend
-
         self.conf = conf
         self.app_name = conf.get("spark.app.name") or "ember"
-        self.app_id = f"app-{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}"
-        self.token = secrets.token_urlsafe(32)
         self.master = str(conf.get("spark.master"))
-        cores = conf.get_int("spark.executor.cores")
-        self.num_executors, self.cores_per_executor = parse_master(self.master, cores)
+        self.on_kubernetes = self.master.startswith("k8s://")
+        if self.on_kubernetes:
+            self.app_id = conf.get("spark.app.id") or f"spark-{secrets.token_hex(16)}"
+            self.token = _app_secret()
+            self.num_executors = AllocatorConf.from_conf(all_settings(conf)).target
+            self.cores_per_executor = max(1, int(float(conf.get("spark.executor.cores") or 1)))
+        else:
+            self.app_id = f"app-{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}"
+            self.token = secrets.token_urlsafe(32)
+            cores = conf.get_int("spark.executor.cores")
+            self.num_executors, self.cores_per_executor = parse_master(self.master, cores)
         self.default_parallelism = self.num_executors * self.cores_per_executor
         self.work_dir = Path(conf.get("spark.local.dir") or tempfile.gettempdir()) / self.app_id
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -141,6 +153,23 @@ class DriverRuntime:
                          "executors_lost_total": 0}
         self._launcher = ThreadPoolExecutor(max_workers=8, thread_name_prefix="launch")
         self._stopped = False
+        # Set when the backend gives up on the application (too many executor failures).
+        self.failure: str | None = None
+
+        if self.on_kubernetes:
+            self._start_on_kubernetes()
+        else:
+            self._start_local()
+        self._timeout = conf.get_seconds("spark.network.timeout")
+        self._reaper = threading.Thread(target=self._reap_silent_executors, daemon=True,
+                                        name="heartbeat-monitor")
+        self._reaper.start()
+        _live_runtimes.add(self)
+
+    def _start_local(self) -> None:
+        from ember.driver.server import DriverServer
+        from ember.driver.server_socket import bind
+        from ember.scheduler.backends.local import LocalBackend
 
         # Executors start first: their start-up overlaps with the driver server's.
         sock, url = bind()
@@ -148,17 +177,41 @@ class DriverRuntime:
             num_executors=self.num_executors, cores=self.cores_per_executor,
             driver_url=url, app_id=self.app_id, token=self.token,
             work_dir=self.work_dir, on_lost=self.executor_lost,
-            max_direct_result=conf.get_bytes("spark.task.maxDirectResultSize"))
+            max_direct_result=self.conf.get_bytes("spark.task.maxDirectResultSize"))
         self.backend.start()
-        from ember.driver.server import DriverServer
-
         self.server = DriverServer(self, sock, url)
         self.server.start()
-        self._timeout = conf.get_seconds("spark.network.timeout")
-        self._reaper = threading.Thread(target=self._reap_silent_executors, daemon=True,
-                                        name="heartbeat-monitor")
-        self._reaper.start()
-        _live_runtimes.add(self)
+
+    def _start_on_kubernetes(self) -> None:
+        """Serve on 0.0.0.0 (spark.driver.port), then create executor pods and announce the URL."""
+        from ember.driver.server import DriverServer
+        from ember.driver.server_socket import bind
+        from ember.scheduler.backends.kubernetes import KubernetesBackend
+
+        settings = {**all_settings(self.conf), "spark.app.id": self.app_id}
+        namespace = os.environ.get("POD_NAMESPACE") or settings.get("spark.kubernetes.namespace") \
+            or "default"
+        pod_name = os.environ.get("POD_NAME") or settings.get("spark.kubernetes.driver.pod.name")
+        if not pod_name:
+            msg = ("spark.kubernetes.driver.pod.name is not set and POD_NAME is empty: on "
+                   "Kubernetes the driver runs in a pod that owns its executors\n\n"
+                   "submit a SparkApplication, or run `ember driver` in a pod")
+            raise IllegalArgumentException(msg)
+        sock, url = bind("0.0.0.0", int(settings.get("spark.driver.port") or DRIVER_PORT),
+                         os.environ.get("POD_IP") or None,
+                         max_retries=int(settings.get("spark.port.maxRetries") or 16))
+        self.server = DriverServer(self, sock, url)
+        self.server.start()
+        api, new_watch = _kubernetes_client()
+        backend = KubernetesBackend(
+            conf=settings, driver_url=url, api=api, new_watch=new_watch, namespace=namespace,
+            driver_pod_name=pod_name, on_lost=self.executor_lost,
+            on_fail=self.fail_application)
+        self.backend = backend
+        log.info("driver %s listening at %s; requesting %d executors of %d cores",
+                 self.app_id, url, self.num_executors, self.cores_per_executor)
+        backend.publish_driver_url(url)
+        backend.start()
 
     # -- planning ------------------------------------------------------------------------------
 
@@ -211,6 +264,8 @@ class DriverRuntime:
                                    if isinstance(op, ExchangeExec) and op.shuffle_id is not None])
 
     def _run_one_job(self, root: PhysicalOp, sink: Sink) -> list[TaskOutcome]:
+        if self.failure is not None:
+            raise SparkJobError(self.failure)
         job_plan = split_stages(root, sink, next_stage_id=self._ids,
                                 next_shuffle_id=self._shuffle_ids)
         future: Future = Future()
@@ -328,6 +383,14 @@ class DriverRuntime:
                 return  # already handled, or it died before registering
             self.counters["executors_lost_total"] += 1
             self._process_locked(self.tasks.executor_lost(executor_id, reason))
+
+    def fail_application(self, reason: str) -> None:
+        """The backend gave up (too many executor failures): fail running and future jobs."""
+        with self._lock:
+            self.failure = reason
+            for job in self.jobs.values():
+                if not job.future.done():
+                    job.future.set_exception(SparkJobError(reason))
 
     def _reap_silent_executors(self) -> None:
         while not self._stopped:
@@ -522,6 +585,35 @@ class DriverRuntime:
 
     def executor_pids(self) -> dict[str, int]:
         return self.backend.pids()
+
+
+def all_settings(conf: SparkConf) -> dict[str, str]:
+    """Every setting in effect that was given: submitted ones (``ember submit --conf``, the
+    driver pod's spark.properties), overridden by those set on ``conf``."""
+    return {**conf_module._submitted, **dict(conf.getAll())}
+
+
+def _app_secret() -> str:
+    token = os.environ.get("EMBER_SECRET", "")
+    if not token:
+        msg = ("EMBER_SECRET is not set: on Kubernetes the driver and its executors share the "
+               "application's token from its Secret\n\nrun the driver from a SparkApplication "
+               "(the operator creates the Secret), or set EMBER_SECRET in the driver pod")
+        raise IllegalArgumentException(msg)
+    return token
+
+
+def _kubernetes_client() -> tuple[Any, Callable[[], Any]]:
+    """A CoreV1Api: in-cluster when KUBERNETES_SERVICE_HOST is set, else from KUBECONFIG."""
+    from kubernetes import client, config, watch
+
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        configuration = client.Configuration()
+        config.load_incluster_config(client_configuration=configuration)
+        api_client = client.ApiClient(configuration)
+    else:
+        api_client = config.new_client_from_config()
+    return client.CoreV1Api(api_client), watch.Watch
 
 
 def _assign_shuffle_ids(root: PhysicalOp, next_id: Callable[[], int]) -> PhysicalOp:

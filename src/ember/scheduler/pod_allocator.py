@@ -17,8 +17,9 @@ time, and carries out the instructions it returns: `CreatePod`, `DeletePod`, `Ex
 * **Pods that never start.** A pod still unseen or pending ``spark.kubernetes.allocation.
   executor.timeout`` (600 s) after it was requested is deleted and counted as never started.
 * **Failures.** An executor whose pod fails, ends or disappears without being asked to is
-  reported (`ExecutorLost`) and replaced, until ``spark.executor.maxNumFailures`` (default
-  max(2 x target, 3)) have failed; then the allocator stops and says `FailApplication`.
+  reported (`ExecutorLost`), its ended pod deleted, and replaced, until
+  ``spark.executor.maxNumFailures`` (default max(2 x target, 3)) have failed;
+  then the allocator stops and says `FailApplication`.
   Exit code 137 or ``OOMKilled`` names the memory settings to raise.
 * **Stop.** `DeletePod` for every pod that still exists; nothing is reported or replaced after.
 """
@@ -353,13 +354,17 @@ class PodAllocator:
     def _ended(self, executor: _Executor, pod: PodObservation, eid: str) -> list[Instruction]:
         deleted_on_purpose = executor.state == DELETING
         self._transition(executor, GONE, eid)
+        # A pod that ended by itself stays in the API until deleted (Spark deletes them too).
+        out: list[Instruction] = [] if pod.phase == "Deleted" or deleted_on_purpose \
+            else [DeletePod(pod.name)]
         if self.stopped or self.failed:
-            return []
+            return out
         if deleted_on_purpose:
             reason = executor.reason
         else:
             reason = loss_reason(executor.executor_id, pod)
-        return [ExecutorLost(executor.executor_id, reason)] + self._count_failure(reason, eid)
+        return out + [ExecutorLost(executor.executor_id, reason)] + \
+            self._count_failure(reason, eid)
 
     def _count_failure(self, reason: str, eid: str) -> list[Instruction]:
         self.failures += 1

@@ -110,7 +110,8 @@ def test_failed_executor_is_reported_with_exit_code_and_reason_and_replaced() ->
     alloc.start(now=0)
     alloc.pods_observed([pod("1", "Running"), pod("2", "Running")], now=1)
     out = alloc.pods_observed([pod("2", "Failed", 3, "Error", "boom\n")], now=2)
-    assert out == [ExecutorLost("2", "executor 2 exited with code 3 (Error: boom)"),
+    assert out == [DeletePod("app-exec-2"),
+                   ExecutorLost("2", "executor 2 exited with code 3 (Error: boom)"),
                    CreatePod("3")]
     assert alloc.failures == 1
 
@@ -119,10 +120,10 @@ def test_oom_killed_executor_names_the_memory_settings() -> None:
     alloc = make(target=1)
     alloc.start(now=0)
     out = alloc.pods_observed([pod("1", "Failed", 137, "Error")], now=1)
-    assert out[0] == ExecutorLost("1", "executor 1 was OOMKilled (exit code 137): raise "
+    assert out[1] == ExecutorLost("1", "executor 1 was OOMKilled (exit code 137): raise "
                                        "spark.executor.memoryOverhead (or spark.executor.memory)")
     out = alloc.pods_observed([pod("2", "Failed", None, "OOMKilled")], now=2)
-    assert out[0].reason.startswith("executor 2 was OOMKilled (exit code 137)")
+    assert out[1].reason.startswith("executor 2 was OOMKilled (exit code 137)")
 
 
 def test_max_failures_fails_the_application_and_stops_replacing() -> None:
@@ -131,12 +132,14 @@ def test_max_failures_fails_the_application_and_stops_replacing() -> None:
     assert creates(alloc.pods_observed([pod("1", "Failed", 1)], now=1)) == ["3"]
     assert creates(alloc.pods_observed([pod("2", "Failed", 1)], now=2)) == ["4"]
     out = alloc.pods_observed([pod("3", "Failed", 2, "Error")], now=3)
-    assert out[0] == ExecutorLost("3", "executor 3 exited with code 2 (Error)")
-    assert out[1] == FailApplication(
+    assert out[:2] == [DeletePod("app-exec-3"),
+                       ExecutorLost("3", "executor 3 exited with code 2 (Error)")]
+    assert out[2] == FailApplication(
         "3 executors failed, the most allowed (spark.executor.maxNumFailures=3); "
         "the last: executor 3 exited with code 2 (Error)")
-    assert len(out) == 2
-    assert alloc.pods_observed([pod("4", "Failed", 1)], now=4) == []
+    assert len(out) == 3
+    # After that, ended pods are only cleaned up.
+    assert alloc.pods_observed([pod("4", "Failed", 1)], now=4) == [DeletePod("app-exec-4")]
     assert alloc.tick(now=100) == []
 
 
