@@ -2,6 +2,8 @@
 
 - ``ember submit app.py [args]``: run a PySpark program on ember, unchanged, with
   ``--master``, ``--conf k=v``, ``--name`` and ``--py-files`` as spark-submit takes them.
+- ``ember driver MAIN [args]``: run a program as the driver in a pod (started by the operator).
+- ``ember operator``: run the SparkApplication operator (kopf) against the current kubeconfig.
 - ``ember local-cluster up|down``: a local Kubernetes API emulator and process kubelet.
 - ``ember executor``: run an executor process (started by drivers, not by hand).
 - ``ember version``
@@ -10,16 +12,13 @@
 from __future__ import annotations
 
 import argparse
-import os
-import runpy
 import sys
-import traceback
 from pathlib import Path
 
 
 def _submit(args: argparse.Namespace) -> int:
-    from ember.compat import pyspark_alias
     from ember.core.conf import set_submitted
+    from ember.driver import app_runner
 
     app = Path(args.app)
     if not app.is_file():
@@ -38,33 +37,14 @@ def _submit(args: argparse.Namespace) -> int:
     if args.name:
         settings["spark.app.name"] = args.name
     set_submitted(settings)
-    extra_paths = [str(Path(p).resolve()) for p in (args.py_files or "").split(",") if p]
-    # Executors are started from this process's environment, so they see the files too.
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        extra_paths + [str(app.resolve().parent)] + [p for p in [os.environ.get("PYTHONPATH")]
-                                                      if p])
-    sys.path[:0] = extra_paths + [str(app.resolve().parent)]
-    pyspark_alias.install()
-    sys.argv = [str(app), *args.args]
-    try:
-        runpy.run_path(str(app), run_name="__main__")
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except BaseException:  # the program's own error: report it like python would
-        traceback.print_exc()
-        return 1
-    finally:
-        _stop_sessions()
-        pyspark_alias.uninstall()
-    return 0
+    extra_paths = [p for p in (args.py_files or "").split(",") if p]
+    return app_runner.run_program(app, args.args, extra_paths=extra_paths)
 
 
-def _stop_sessions() -> None:
-    from ember.sql.session import SparkSession
+def _driver(args: argparse.Namespace) -> int:
+    from ember.driver import pod_driver
 
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        active.stop()
+    return pod_driver.main(args.app, args.args)
 
 
 def _local_cluster_up(args: argparse.Namespace) -> int:
@@ -137,11 +117,29 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("app", help="the program's main file")
     submit.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the program")
     submit.set_defaults(func=_submit)
+    driver = sub.add_parser("driver", help="run a program as the driver in a pod (Kubernetes)",
+                            description="Run MAIN as the driver of a SparkApplication, with the "
+                            "settings in $EMBER_CONF_DIR/spark.properties; executors are pods.")
+    driver.add_argument("app", metavar="MAIN",
+                        help="local:///path/in/image.py or an absolute path")
+    driver.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the program")
+    driver.set_defaults(func=_driver)
     _add_local_cluster(sub)
+    _add_operator(sub)
     sub.add_parser("executor", help="run an executor (started by a driver)").set_defaults(
         func=_executor)
     sub.add_parser("version", help="print the version").set_defaults(func=_version)
     return parser
+
+
+def _add_operator(sub: argparse._SubParsersAction) -> None:
+    from ember.operator import main as operator_main
+
+    operator = sub.add_parser("operator", help="run the SparkApplication operator (kopf)",
+                              description=operator_main.__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    operator_main.add_arguments(operator)
+    operator.set_defaults(func=operator_main.run)
 
 
 def _add_local_cluster(sub: argparse._SubParsersAction) -> None:
