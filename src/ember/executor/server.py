@@ -6,6 +6,9 @@ entrypoint. Everything it needs comes from the environment:
 - ``EMBER_DRIVER_URL``, ``EMBER_APP_ID``, ``EMBER_EXECUTOR_ID``, ``EMBER_SECRET``
 - ``EMBER_EXECUTOR_CORES`` (default 1), ``EMBER_LOCAL_DIR``
 - ``EMBER_BIND_HOST`` (default 127.0.0.1) and ``POD_IP`` (the address to advertise)
+- ``EMBER_EXECUTOR_MEMORY``: the heap in bytes (default ``spark.executor.memory``'s, 1g), split
+  by Spark's unified memory model; the executor warns when its cgroup memory limit leaves less
+  than the 384 MiB minimum overhead on top of it.
 """
 
 from __future__ import annotations
@@ -29,12 +32,79 @@ from fastapi.responses import PlainTextResponse
 from ember import rpc
 from ember.driver.server_socket import nodelay
 from ember.exec.shuffle_files import block_location
+from ember.executor.memory import (
+    MIN_OVERHEAD_BYTES,
+    MemoryLayout,
+    UnifiedMemoryManager,
+    executor_heap_bytes,
+)
 from ember.executor.runner import BadTaskError, Executor
 
 log = logging.getLogger("ember.executor")
 
 
-def make_app(executor: Executor) -> FastAPI:
+MiB = 1024 * 1024
+# cgroup v1 reports "no limit" as a huge number near 2**63.
+_NO_LIMIT = 1 << 60
+
+
+def cgroup_memory_limit(proc_self_cgroup: str, root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """The memory limit of the cgroup named in ``/proc/self/cgroup`` text; None when unlimited.
+
+    cgroup v2 (a ``0::/path`` line) reads ``memory.max``; v1 (a line whose controllers include
+    ``memory``) reads ``memory.limit_in_bytes``, under ``root/memory`` when it exists.
+    """
+    candidates: list[Path] = []
+    for line in proc_self_cgroup.splitlines():
+        hierarchy, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        rel = path.lstrip("/")
+        if hierarchy == "0" and controllers == "":
+            candidates += [root / rel / "memory.max", root / "memory.max"]
+        elif "memory" in controllers.split(","):
+            base = root / "memory" if (root / "memory").is_dir() else root
+            candidates += [base / rel / "memory.limit_in_bytes", base / "memory.limit_in_bytes"]
+    for candidate in candidates:
+        try:
+            text = candidate.read_text().strip()
+        except OSError:
+            continue
+        if text == "max":
+            return None
+        try:
+            value = int(text)
+        except ValueError:
+            continue
+        return None if value >= _NO_LIMIT else value
+    return None
+
+
+def memory_fit_warning(heap: int, limit: int | None) -> str | None:
+    """What to say when the heap plus the minimum overhead does not fit the memory limit."""
+    if limit is None or heap + MIN_OVERHEAD_BYTES <= limit:
+        return None
+    return (f"the executor's memory limit is {limit // MiB} MiB, less than its heap of "
+            f"{heap // MiB} MiB plus {MIN_OVERHEAD_BYTES // MiB} MiB of overhead: it may be "
+            "OOM-killed\n\nlower spark.executor.memory or raise spark.executor.memoryOverhead "
+            "(the pod's limit is their sum)")
+
+
+def executor_memory() -> tuple[MemoryLayout, UnifiedMemoryManager]:
+    """The heap from ``EMBER_EXECUTOR_MEMORY``, split as Spark does, checked against the cgroup."""
+    value = os.environ.get("EMBER_EXECUTOR_MEMORY")
+    heap = int(value) if value else executor_heap_bytes({})
+    layout = MemoryLayout(heap=heap)
+    try:
+        limit = cgroup_memory_limit(Path("/proc/self/cgroup").read_text())
+    except OSError:
+        limit = None
+    warning = memory_fit_warning(heap, limit)
+    if warning:
+        log.warning("%s", warning)
+    return layout, UnifiedMemoryManager(layout.max_memory, layout.storage_region)
+
+
+def make_app(executor: Executor, layout: MemoryLayout | None = None) -> FastAPI:
     app = FastAPI(title="ember executor", docs_url=None, redoc_url=None)
 
     def authorized(request: Request) -> None:
@@ -100,6 +170,12 @@ def make_app(executor: Executor) -> FastAPI:
                             ("shuffle_read_remote_bytes_total", m.shuffle_read_remote_bytes),
                             ("shuffle_read_local_bytes_total", m.shuffle_read_local_bytes)):
             lines.append(f'ember_executor_{name}{{executor_id="{executor.executor_id}"}} {value}')
+        if layout is not None:
+            for name, value in (("memory_heap_bytes", layout.heap),
+                                ("memory_max_bytes", layout.max_memory),
+                                ("memory_storage_region_bytes", layout.storage_region)):
+                lines.append(f'ember_executor_{name}{{executor_id="{executor.executor_id}"}} '
+                             f'{value}')
         return "\n".join(lines) + "\n"
 
     return app
@@ -166,11 +242,13 @@ def main() -> None:
               "executors are started by the driver, which sets them", file=sys.stderr)
         sys.exit(2)
     executor_id = env["EMBER_EXECUTOR_ID"]
+    layout, memory_manager = executor_memory()
     local_dir = Path(env.get("EMBER_LOCAL_DIR") or tempfile.mkdtemp(prefix=f"ember-{executor_id}-"))
     executor = Executor(executor_id=executor_id, driver_url=env["EMBER_DRIVER_URL"],
                         token=env["EMBER_SECRET"], cores=int(env.get("EMBER_EXECUTOR_CORES", "1")),
                         local_dir=local_dir,
                         max_direct_result=int(env.get("EMBER_MAX_DIRECT_RESULT", str(1 << 20))))
+    executor.memory_manager = memory_manager  # type: ignore[attr-defined]
     bind = env.get("EMBER_BIND_HOST", "127.0.0.1")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -178,7 +256,7 @@ def main() -> None:
     sock.bind((bind, int(env.get("EMBER_EXECUTOR_PORT", "0"))))
     advertise = env.get("POD_IP") or ("127.0.0.1" if bind in {"0.0.0.0", ""} else bind)
     executor.address = f"http://{advertise}:{sock.getsockname()[1]}"
-    config = uvicorn.Config(make_app(executor), log_level="warning", access_log=False,
+    config = uvicorn.Config(make_app(executor, layout), log_level="warning", access_log=False,
                             lifespan="off", timeout_keep_alive=60)
     server = uvicorn.Server(config)
     interval = float(env.get("EMBER_HEARTBEAT_INTERVAL", "2"))
