@@ -114,3 +114,12 @@ def test_cannot_run_status_is_failed_with_the_message() -> None:
     )
     assert status["phase"] == "Failed" and status["message"] == "not found"
     assert status["containerStatuses"][0]["state"]["terminated"]["reason"] == "ContainerCannotRun"
+
+
+def test_rewritten_paths_are_not_rewritten_again() -> None:
+    mounts = [podspec.Mount("tmp", "/tmp", "/tmp/sandbox/volumes/tmp"),
+              podspec.Mount("conf", "/etc/ember/conf", "/tmp/sandbox/volumes/conf")]
+    assert podspec.rewrite_paths("/etc/ember/conf/spark.properties", mounts) == \
+        "/tmp/sandbox/volumes/conf/spark.properties"
+    assert podspec.rewrite_paths("--dir=/tmp/out /srv/tmp/x /tmpfile", mounts) == \
+        "--dir=/tmp/sandbox/volumes/tmp/out /srv/tmp/x /tmpfile"

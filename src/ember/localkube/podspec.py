@@ -141,14 +141,17 @@ class Mount:
 
 
 def rewrite_paths(text: str, mounts: list[Mount]) -> str:
-    """Replace each mount path (as a whole path prefix) in ``text`` by its local directory."""
-    for mount in sorted(mounts, key=lambda m: len(m.mount_path), reverse=True):
-        prefix = mount.mount_path.rstrip("/")
-        if not prefix:
-            continue
-        pattern = re.escape(prefix) + r"(?=/|$|[\s:=,;\"'])"
-        text = re.sub(pattern, lambda _m, m=mount: m.local_path, text)
-    return text
+    """Replace each mount path (as a whole path prefix) in ``text`` by its local directory.
+
+    One pass over ``text``, longest mount path first, so a replacement is never rewritten again
+    (a local directory under ``/tmp`` stays as it is even when a volume is mounted at ``/tmp``).
+    """
+    by_prefix = {m.mount_path.rstrip("/"): m.local_path for m in mounts if m.mount_path.rstrip("/")}
+    if not by_prefix:
+        return text
+    alternatives = "|".join(re.escape(p) for p in sorted(by_prefix, key=len, reverse=True))
+    pattern = rf"(?<![\w.-])({alternatives})(?=/|$|[\s:=,;\"'])"
+    return re.sub(pattern, lambda m: by_prefix[m.group(1)], text)
 
 
 def command_line(container: Mapping[str, Any], env: Mapping[str, str], mounts: list[Mount]) -> list[str]:
