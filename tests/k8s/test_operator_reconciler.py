@@ -116,3 +116,11 @@ def test_executor_state_counts_are_bounded() -> None:
     pods = [{"status": {"phase": phase}} for phase in ["Running"] * 3 + ["Failed"] * 500]
     assert observe.executor_state(pods) == {"PENDING": 0, "RUNNING": 3, "COMPLETED": 0,
                                             "FAILED": 500, "UNKNOWN": 0}
+
+
+def test_log_summary_keeps_the_error_and_its_hint() -> None:
+    traceback = "Traceback (most recent call last):\n  File \"a.py\", line 1\nValueError: bad\n\n"
+    assert observe.log_summary(traceback) == "ValueError: bad"
+    ember_error = "INFO starting\nember driver: no such file /x.py\n\ncheck the path\n"
+    assert observe.log_summary(ember_error) == "ember driver: no such file /x.py; check the path"
+    assert observe.log_summary("") == ""

@@ -17,7 +17,13 @@ _SET_RE = re.compile(r"^\s*([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
 _EQ_RE = re.compile(r"^\s*([\w./-]+)\s*(==|!=|=)\s*([\w./-]*)\s*$")
 _EXISTS_RE = re.compile(r"^\s*(!?)\s*([\w./-]+)\s*$")
 
-SUPPORTED_FIELDS = ("metadata.name", "metadata.namespace", "status.phase", "spec.nodeName")
+SUPPORTED_FIELDS = (
+    "metadata.name", "metadata.namespace", "status.phase", "spec.nodeName",
+    # Events' field labels, as ``kubectl describe`` and ``kubectl get events --field-selector``
+    # use them.
+    "involvedObject.kind", "involvedObject.name", "involvedObject.namespace",
+    "involvedObject.uid", "reason", "type",
+)
 
 
 class SelectorError(ValueError):

@@ -64,9 +64,15 @@ def executor_state(pods: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return {state: counts.get(state, 0) for state in (*EXECUTOR_STATES.values(), "UNKNOWN")}
 
 
-def last_log_line(text: str, *, limit: int = 300) -> str:
-    """The last non-empty line of a log (a traceback's last line names the error)."""
-    for line in reversed(text.splitlines()):
-        if line.strip():
-            return line.strip()[:limit]
-    return ""
+def log_summary(text: str, *, limit: int = 500) -> str:
+    """What a failed program's log ends with: its last line (a traceback's names the error), or
+    for ember's own errors, written as a problem, a blank line and a hint, both of them."""
+    lines = [line.strip() for line in text.splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    if not lines:
+        return ""
+    last = lines[-1]
+    if len(lines) >= 3 and not lines[-2] and lines[-3]:
+        return f"{lines[-3]}; {last}"[:limit]
+    return last[:limit]

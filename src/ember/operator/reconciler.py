@@ -117,7 +117,7 @@ class Reconciler:
             return None
         tail = ""
         if (pod.get("status") or {}).get("phase") == "Failed" and status.state in lifecycle.ACTIVE:
-            tail = observe.last_log_line(self.api.pod_log_tail(namespace, pod["metadata"]["name"]))
+            tail = observe.log_summary(self.api.pod_log_tail(namespace, pod["metadata"]["name"]))
         return observe.driver_view(pod, log_tail=tail)
 
     def _write_status(self, app: Mapping[str, Any], app_id: str,

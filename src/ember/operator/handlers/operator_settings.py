@@ -35,4 +35,6 @@ def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.networking.error_backoffs = [1, 2, 5, 10, 20]
+    # Reconcile passes run in worker threads (the kubernetes client blocks): allow several at once.
+    settings.execution.max_workers = 16
     memo.reconciler = Reconciler(Api(), settings_from_env())

@@ -12,5 +12,5 @@ from ember.operator import wakeups
 
 @kopf.on.event("", "v1", "pods", labels={names.LABEL_ROLE: kopf.PRESENT,
                                          names.LABEL_APP_NAME: kopf.PRESENT})
-def pod_event(labels: dict[str, str], namespace: str, **_: Any) -> None:
+async def pod_event(labels: dict[str, str], namespace: str, **_: Any) -> None:
     wakeups.wake(namespace, labels[names.LABEL_APP_NAME])
