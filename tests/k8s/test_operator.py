@@ -296,3 +296,40 @@ def test_every_object_created_passes_the_kubernetes_schemas(platform: Platform) 
         memory = pod["spec"]["containers"][0]["resources"]["limits"]["memory"]
         assert memory == "896Mi"  # 512m + max(384Mi, 0.1 x 512Mi)
     platform.wait_for_state("checked", "COMPLETED", "FAILED")
+
+
+def test_spec_change_while_running_restarts_with_an_event(platform: Platform) -> None:
+    platform.apply(_long_running("changing", 30))
+    running = platform.wait_for_state("changing", "RUNNING")
+    first = running["status"]["submissionID"]
+    platform.custom.patch_namespaced_custom_object(
+        names.GROUP, names.VERSION, NS, names.PLURAL, "changing", {"spec": {"arguments": ["1"]}})
+    done = platform.wait_for("changing", lambda app: state_of(app) == "COMPLETED"
+                             and app["status"]["submissionID"] != first)
+    history = [h["state"] for h in done["status"]["stateHistory"]]
+    assert "INVALIDATING" in history and history[-1] == "COMPLETED"
+    assert done["status"]["executionAttempts"] == 1
+    events = platform.core.list_namespaced_event(
+        NS, field_selector="involvedObject.name=changing,reason=SpecChanged").items
+    assert events and "spec.arguments changed (generation 1 -> 2)" in events[0].message
+    assert "sum 6" in platform.driver_log("changing")
+
+
+def test_time_to_live_deletes_the_finished_app(platform: Platform) -> None:
+    app = renamed(example("failing-job"), "short-lived")
+    app["spec"]["timeToLiveSeconds"] = 1
+    platform.apply(app)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            platform.app("short-lived")
+        except kubernetes.client.ApiException as exc:
+            assert exc.status == 404
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("short-lived was not deleted after its timeToLiveSeconds")
+    deadline = time.monotonic() + 20
+    while platform.pods("short-lived", names.ROLE_DRIVER) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert platform.pods("short-lived", names.ROLE_DRIVER) == []

@@ -11,7 +11,7 @@ import pytest
 from ember.k8s import crd, names
 from ember.localkube import emulator
 from ember.operator import observe
-from ember.operator.kube import Api
+from ember.operator.kube import Api, ApiException
 from ember.operator.reconciler import Reconciler, Settings
 
 NS = "default"
@@ -124,3 +124,26 @@ def test_log_summary_keeps_the_error_and_its_hint() -> None:
     ember_error = "INFO starting\nember driver: no such file /x.py\n\ncheck the path\n"
     assert observe.log_summary(ember_error) == "ember driver: no such file /x.py; check the path"
     assert observe.log_summary("") == ""
+
+
+class ForbiddingApi(Api):
+    """An API whose object creation is refused, as without RBAC for secrets."""
+
+    def create(self, obj: Any) -> None:
+        if obj["kind"] == "Secret":
+            raise ApiException(status=403, reason="Forbidden")
+        super().create(obj)
+
+
+def test_refused_creation_is_a_submission_failure_retried_per_policy(
+        api_client: kubernetes.client.ApiClient, api: Api) -> None:
+    make_app(api, "pi", restartPolicy={"type": "OnFailure", "onSubmissionFailureRetries": 1,
+                                       "onSubmissionFailureRetryInterval": 1})
+    reconciler = Reconciler(ForbiddingApi(api_client), Settings())
+    assert reconciler.reconcile(NS, "pi") == "PENDING_RERUN"
+    status = api.get_app(NS, "pi")["status"]
+    assert status["applicationState"]["errorMessage"].startswith(
+        "creating Secret default/pi-token failed: 403 Forbidden")
+    assert status["executionAttempts"] == 0
+    assert [h["state"] for h in status["stateHistory"]] == [
+        "SUBMITTED", "SUBMISSION_FAILED", "PENDING_RERUN"]
