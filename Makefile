@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint bench-startup bench-small bench clean e2e-kind
+.PHONY: demo demo-local test lint bench-startup bench-small bench clean e2e-kind
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The Kubernetes flow on the embedded local cluster: operator, SparkApplication, driver and
+# executor pods. `demo-local` runs an ETL job in plain local mode instead.
 demo: $(STAMP)
+	$(BIN)/python examples/local_cluster_demo.py
+
+demo-local: $(STAMP)
 	$(BIN)/python examples/etl_joins.py
 
 test: $(STAMP)
