@@ -30,9 +30,6 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger().setLevel(logging.DEBUG if args.verbose else level)
     # kubernetes' urllib3 logs every request at DEBUG; keep it quiet unless asked.
     logging.getLogger("urllib3").setLevel(logging.WARNING)
-    if not args.verbose:
-        # kopf logs every handled pod event ("Handler 'pod_event' succeeded") at INFO.
-        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     kopf.run(standalone=True, clusterwide=not args.namespace, namespaces=args.namespace,
              liveness_endpoint=args.liveness)
     return 0

@@ -33,6 +33,9 @@ def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
         prefix="ember.dev", key="last-handled-configuration")
     # Transitions are posted as Events by the reconciler; kopf's own only for problems.
     settings.posting.level = logging.WARNING
+    if os.environ.get("EMBER_LOG_LEVEL", "INFO").upper() != "DEBUG":
+        # kopf logs every handled pod event ("Handler 'pod_event' succeeded") at INFO.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     settings.watching.server_timeout = 300
     settings.networking.error_backoffs = [1, 2, 5, 10, 20]
     # Reconcile passes run in worker threads (the kubernetes client blocks): allow several at once.
