@@ -359,9 +359,11 @@ class PodAllocator:
             else [DeletePod(pod.name)]
         if self.stopped or self.failed:
             return out
-        if deleted_on_purpose:
+        if deleted_on_purpose and not _oom_killed(pod):
             reason = executor.reason
         else:
+            # An OOM kill is the most useful thing to say, even when the driver had already
+            # given up on the executor (it found it unreachable) before the pod's status came.
             reason = loss_reason(executor.executor_id, pod)
         return out + [ExecutorLost(executor.executor_id, reason)] + \
             self._count_failure(reason, eid)
@@ -426,7 +428,7 @@ def loss_reason(executor_id: str, pod: PodObservation) -> str:
     >>> loss_reason("3", PodObservation("p", "3", "Failed", 137, "OOMKilled"))
     'executor 3 was OOMKilled (exit code 137): raise spark.executor.memoryOverhead (or spark.executor.memory)'
     """
-    if pod.exit_code == 137 or pod.reason == "OOMKilled":
+    if _oom_killed(pod):
         return (f"executor {executor_id} was OOMKilled (exit code 137): raise "
                 "spark.executor.memoryOverhead (or spark.executor.memory)")
     if pod.phase == "Deleted":
@@ -434,3 +436,7 @@ def loss_reason(executor_id: str, pod: PodObservation) -> str:
     detail = ": ".join(p for p in (pod.reason, pod.message.strip()) if p)
     code = "an unknown code" if pod.exit_code is None else f"code {pod.exit_code}"
     return f"executor {executor_id} exited with {code}" + (f" ({detail})" if detail else "")
+
+
+def _oom_killed(pod: PodObservation) -> bool:
+    return pod.exit_code == 137 or pod.reason == "OOMKilled"

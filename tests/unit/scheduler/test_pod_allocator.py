@@ -153,6 +153,15 @@ def test_kill_deletes_the_pod_and_reports_the_driver_reason() -> None:
     assert out == [ExecutorLost("1", "no heartbeat"), CreatePod("2")]
 
 
+def test_oom_kill_is_reported_even_when_the_driver_gave_up_on_the_executor_first() -> None:
+    alloc = make(target=1)
+    alloc.start(now=0)
+    alloc.pods_observed([pod("1", "Running")], now=1)
+    alloc.kill("1", now=2, reason="executor 1 is unreachable")
+    out = alloc.pods_observed([pod("1", "Failed", 137, "OOMKilled")], now=3)
+    assert out[0].reason.startswith("executor 1 was OOMKilled (exit code 137)")
+
+
 def test_stop_deletes_every_pod_and_reports_nothing_after() -> None:
     alloc = make(target=3)
     alloc.start(now=0)

@@ -72,7 +72,12 @@ class KubernetesBackend:
 
     def start(self) -> None:
         raw = self._call("read the driver pod", self.api.read_namespaced_pod,
-                         self.driver_pod_name, self.namespace)
+                         self.driver_pod_name, self.namespace, attempts=8)
+        if raw is None:
+            msg = (f"cannot read the driver's own pod {self.namespace}/{self.driver_pod_name}, "
+                   "which owns the executor pods\n\ncheck POD_NAME/POD_NAMESPACE and that the "
+                   "driver's service account may get, create, list, watch and delete pods")
+            raise RuntimeError(msg)
         self.driver_pod = self.api.api_client.sanitize_for_serialization(raw)
         self.template = load_template(self.conf.get("spark.kubernetes.executor.podTemplateFile"))
         # Fail fast, in the driver's log, on settings the pods cannot be built from.
@@ -120,8 +125,10 @@ class KubernetesBackend:
                 self._delete(ins.name, deadline=deadline)
         if self._watch is not None:
             self._watch.stop()
+        # The watch thread may sit in a long poll; it is a daemon and ends with its stream.
         for thread in self._threads:
-            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            if thread.name != "pod-watch":
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     # -- instructions ---------------------------------------------------------------------------
 
@@ -175,7 +182,10 @@ class KubernetesBackend:
                 status = getattr(exc, "status", None)
                 if status in ok_statuses:
                     return None
-                if (attempts is not None and tried >= attempts) or \
+                # A refusal (invalid, forbidden) will not change by retrying for long; the
+                # allocator replaces pods that never appear.
+                refused = status is not None and 400 <= status < 500 and status != 429
+                if (attempts is not None and tried >= attempts) or (refused and tried >= 3) or \
                         (self._stopping.is_set() and not during_stop):
                     log.error("could not %s after %d attempts: %s", what, tried, _brief(exc))
                     return None

@@ -1,0 +1,44 @@
+"""``ember driver``'s set-up: the properties file and mainApplicationFile, and their errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ember.driver import pod_driver
+from ember.driver.pod_driver import DriverSetupError, read_settings, resolve_main
+
+
+def test_main_file_forms(tmp_path: Path) -> None:
+    program = tmp_path / "job.py"
+    program.write_text("print('hi')\n")
+    assert resolve_main(f"local://{program}") == program
+    assert resolve_main(str(program)) == program
+    with pytest.raises(DriverSetupError, match=r"spec.mainApplicationFile 'job.py' is not supported"):
+        resolve_main("job.py")
+    with pytest.raises(DriverSetupError, match=r"local:///path/in/the/image.py \(three slashes\)"):
+        resolve_main("local://opt/job.py")
+    with pytest.raises(DriverSetupError, match=f"no such file {tmp_path}/missing.py"):
+        resolve_main(f"local://{tmp_path}/missing.py")
+
+
+def test_settings_and_a_template_next_to_them(tmp_path: Path) -> None:
+    (tmp_path / "spark.properties").write_text(
+        "spark.app.name=etl\nspark.kubernetes.executor.podTemplateFile="
+        "/nowhere/conf/executor-pod-template.json\n")
+    (tmp_path / "executor-pod-template.json").write_text("{}")
+    assert read_settings(tmp_path) == {
+        "spark.app.name": "etl",
+        "spark.kubernetes.executor.podTemplateFile": str(tmp_path / "executor-pod-template.json")}
+    with pytest.raises(DriverSetupError, match="cannot read the Spark settings"):
+        read_settings(tmp_path / "absent")
+
+
+def test_setup_errors_exit_with_code_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("EMBER_CONF_DIR", str(tmp_path))
+    (tmp_path / "spark.properties").write_text("spark.app.name=etl\n")
+    assert pod_driver.main("local:///no/such/app.py", []) == 2
+    err = capsys.readouterr().err
+    assert "ember driver: spec.mainApplicationFile 'local:///no/such/app.py': no such file" in err
