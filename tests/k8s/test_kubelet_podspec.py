@@ -123,3 +123,17 @@ def test_rewritten_paths_are_not_rewritten_again() -> None:
         "/tmp/sandbox/volumes/conf/spark.properties"
     assert podspec.rewrite_paths("--dir=/tmp/out /srv/tmp/x /tmpfile", mounts) == \
         "--dir=/tmp/sandbox/volumes/tmp/out /srv/tmp/x /tmpfile"
+
+
+@pytest.mark.parametrize(("container", "written", "exit_code", "expected"), [
+    ({}, b"ValueError: bad\n", 1, "ValueError: bad"),
+    ({}, b"", 1, ""),
+    ({"terminationMessagePolicy": "FallbackToLogsOnError"}, b"", 3, "line 2\nline 3"),
+    ({"terminationMessagePolicy": "FallbackToLogsOnError"}, b"", 0, ""),
+    ({"terminationMessagePolicy": "FallbackToLogsOnError"}, b"written", 3, "written"),
+])
+def test_termination_message_follows_the_policy(container: dict[str, Any], written: bytes,
+                                                exit_code: int, expected: str) -> None:
+    message = podspec.termination_message(container, written=written, exit_code=exit_code,
+                                          log_tail=b"line 1\nline 2\nline 3\n"[-14:])
+    assert message == expected

@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from ember.k8s import crd, names
-from ember.localkube import cluster
+from ember.localkube import cgroups, cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "manifests" / "examples"
@@ -333,3 +333,23 @@ def test_time_to_live_deletes_the_finished_app(platform: Platform) -> None:
     while platform.pods("short-lived", names.ROLE_DRIVER) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert platform.pods("short-lived", names.ROLE_DRIVER) == []
+
+
+def _oom_skip_reason() -> str | None:
+    hierarchy, reason = cgroups.probe()
+    return None if hierarchy is not None else f"memory limits cannot be enforced here: {reason}"
+
+
+@pytest.mark.skipif(_oom_skip_reason() is not None, reason=str(_oom_skip_reason()))
+def test_executor_over_its_memory_limit_is_oom_killed_and_reported(platform: Platform) -> None:
+    app = renamed(example("spark-pi"), "hog")
+    app["spec"]["mainApplicationFile"] = str(PROGRAMS / "hog.py")
+    app["spec"]["arguments"] = ["1500"]  # MiB, over the 896Mi limit of a 512m executor
+    app["spec"]["sparkConf"] = {"spark.executor.maxNumFailures": "1"}
+    platform.apply(app)
+    done = platform.wait_for_state("hog", "FAILED", "COMPLETED", timeout=90)
+    assert state_of(done) == "FAILED"
+    message = done["status"]["applicationState"]["errorMessage"]
+    assert "executor 1 was OOMKilled (exit code 137): raise spark.executor.memoryOverhead" in \
+        message, message
+    assert not re.search(r"^filled \d+$", platform.driver_log("hog"), re.MULTILINE)

@@ -121,7 +121,9 @@ def test_executor_state_counts_are_bounded() -> None:
 def test_log_summary_keeps_the_error_and_its_hint() -> None:
     traceback = "Traceback (most recent call last):\n  File \"a.py\", line 1\nValueError: bad\n\n"
     assert observe.log_summary(traceback) == "ValueError: bad"
-    ember_error = "INFO starting\nember driver: no such file /x.py\n\ncheck the path\n"
+    ember_error = ("2026-01-02 03:04:05,678 INFO ember.driver: starting\n"
+                   "ember driver: no such file /x.py\n\ncheck the path\n"
+                   "2026-01-02 03:04:06,001 INFO ember.driver: the program exited with code 2\n")
     assert observe.log_summary(ember_error) == "ember driver: no such file /x.py; check the path"
     assert observe.log_summary("") == ""
 

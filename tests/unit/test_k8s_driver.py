@@ -364,6 +364,8 @@ def test_driver_pod_minimal() -> None:
     assert container["command"] == ["ember", "driver"]
     assert container["args"] == ["local:///opt/ember/examples/pi.py", "100"]
     assert container["ports"] == [{"name": "driver-rpc", "containerPort": 7078, "protocol": "TCP"}]
+    assert container["terminationMessagePath"] == "/dev/termination-log"
+    assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
     assert container["securityContext"] == {
         "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
         "capabilities": {"drop": ["ALL"]}}
@@ -379,6 +381,7 @@ def test_driver_pod_minimal() -> None:
         {"name": "EMBER_APP_NAME", "value": "pi"},
         {"name": "EMBER_SUBMISSION_ID", "value": "sub-1"},
         {"name": "EMBER_LOCAL_DIR", "value": "/var/lib/ember/local"},
+        {"name": "EMBER_TERMINATION_LOG", "value": "/dev/termination-log"},
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},

@@ -103,7 +103,7 @@ def test_completion_records_termination_time_and_removes_executors() -> None:
 
 
 @pytest.mark.parametrize(("driver", "message"), [
-    (DriverView("Failed", exit_code=3, reason="Error", log_tail="ValueError: bad input"),
+    (DriverView("Failed", exit_code=3, reason="Error", message="ValueError: bad input"),
      "driver exited with code 3: ValueError: bad input"),
     (DriverView("Failed", exit_code=137, reason="OOMKilled"),
      "driver was OOMKilled (exit code 137): raise spec.driver.memoryOverhead or spec.driver.memory"),

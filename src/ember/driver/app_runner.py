@@ -17,8 +17,12 @@ from pathlib import Path
 
 
 def run_program(program: Path, args: Sequence[str], *,
-                extra_paths: Sequence[str] = ()) -> int:
-    """Run ``program`` with ``args`` as its ``sys.argv[1:]``; its exit code."""
+                extra_paths: Sequence[str] = (), failure_file: Path | None = None) -> int:
+    """Run ``program`` with ``args`` as its ``sys.argv[1:]``; its exit code.
+
+    When it fails with an exception (or ``sys.exit("message")``), the exception's last line is
+    also written to ``failure_file``: a pod's termination message.
+    """
     from ember.compat import pyspark_alias
 
     folder = str(program.resolve().parent)
@@ -32,14 +36,28 @@ def run_program(program: Path, args: Sequence[str], *,
     try:
         runpy.run_path(str(program), run_name="__main__")
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except BaseException:  # the program's own error: report it like python would
+        if isinstance(exc.code, int) or exc.code is None:
+            return exc.code or 0
+        write_failure(failure_file, str(exc.code))
+        return 1
+    except BaseException as exc:  # the program's own error: report it like python would
         traceback.print_exc()
+        write_failure(failure_file, traceback.format_exception_only(exc)[-1].strip())
         return 1
     finally:
         stop_sessions()
         pyspark_alias.uninstall()
     return 0
+
+
+def write_failure(path: Path | None, message: str) -> None:
+    """Best effort: a read-only or missing path must not hide the program's own error."""
+    if path is None:
+        return
+    try:
+        path.write_text(message[:4096] + "\n")
+    except OSError:
+        pass
 
 
 def stop_sessions() -> None:

@@ -84,11 +84,15 @@ def main(app: str, args: Sequence[str]) -> int:
     logging.basicConfig(level=os.environ.get("EMBER_LOG_LEVEL", "INFO"), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     conf_dir = Path(os.environ.get("EMBER_CONF_DIR") or names.CONF_MOUNT_PATH)
+    # Set in the driver pod to its terminationMessagePath; unset outside a pod.
+    termination_log = (Path(os.environ["EMBER_TERMINATION_LOG"])
+                       if os.environ.get("EMBER_TERMINATION_LOG") else None)
     try:
         settings = read_settings(conf_dir)
         program = resolve_main(app)
     except DriverSetupError as exc:
         print(f"ember driver: {exc}", file=sys.stderr)
+        app_runner.write_failure(termination_log, " ".join(str(exc).split()))
         return USAGE_ERROR
     settings.setdefault("spark.master", names.MASTER_IN_CLUSTER)
     if os.environ.get("EMBER_APP_ID"):
@@ -102,6 +106,6 @@ def main(app: str, args: Sequence[str]) -> int:
              settings.get("spark.app.id", "?"), settings.get("spark.app.name", "?"), program,
              " ".join(args), settings.get("spark.executor.instances", "2"),
              settings["spark.master"])
-    code = app_runner.run_program(program, args)
+    code = app_runner.run_program(program, args, failure_file=termination_log)
     log.info("app %s: the program exited with code %d", settings.get("spark.app.id", "?"), code)
     return code

@@ -274,6 +274,7 @@ def _driver_env(spec: appspec.AppSpec, *, submission_id: str) -> list[dict[str, 
         {"name": "EMBER_APP_NAME", "value": spec.name},
         {"name": "EMBER_SUBMISSION_ID", "value": submission_id},
         {"name": "EMBER_LOCAL_DIR", "value": names.LOCAL_DIR_MOUNT_PATH},
+        {"name": "EMBER_TERMINATION_LOG", "value": names.TERMINATION_LOG},
         _field_env("POD_NAME", "metadata.name"),
         _field_env("POD_NAMESPACE", "metadata.namespace"),
         _field_env("POD_IP", "status.podIP"),
@@ -296,6 +297,10 @@ def _driver_pod(spec: appspec.AppSpec, *, submission_id: str) -> dict[str, Any]:
         "command": ["ember", "driver"],
         "args": [spec.main_application_file, *spec.arguments],
         "ports": [{"name": "driver-rpc", "containerPort": names.DRIVER_PORT, "protocol": "TCP"}],
+        # The driver writes why the program failed there; a plain non-zero exit leaves the end
+        # of its log as the reason the operator reports.
+        "terminationMessagePath": names.TERMINATION_LOG,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "env": _driver_env(spec, submission_id=submission_id),
         "resources": pod_resources.container_resources(),
         "securityContext": copy.deepcopy(_CONTAINER_SECURITY),

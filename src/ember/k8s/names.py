@@ -38,6 +38,9 @@ LOCAL_DIR_MOUNT_PATH = "/var/lib/ember/local"
 LOCAL_DIR_VOLUME = "ember-local"
 TMP_VOLUME = "tmp"
 
+#: Where a container writes why it ended (Kubernetes' default terminationMessagePath).
+TERMINATION_LOG = "/dev/termination-log"
+
 #: Where the images keep ember's example programs (``local:///opt/ember/examples/...``).
 IMAGE_HOME = "/opt/ember"
 

@@ -40,6 +40,10 @@ on this machine. It is a development and test tool, not a container runtime:
   ``ContainerCannotRun`` (exit code 127, or 126 when not executable) and a message; an env or
   volume that cannot be resolved fails it with ``CreateContainerConfigError`` (a real kubelet
   would keep retrying).
+- **Termination messages.** The container's ``terminationMessagePath`` (default
+  ``/dev/termination-log``) is a file in the sandbox, rewritten like a mount path; what the
+  process wrote there becomes ``state.terminated.message`` (``FallbackToLogsOnError`` takes the
+  end of the log when the file is empty and the container failed).
 - **restartPolicy** is always treated as ``Never``: the pod ends when its process ends.
 - **Memory limits.** As root with a writable cgroup memory controller (v2, or v1), each pod
   process runs in its own cgroup whose limit is ``resources.limits.memory``; going over it gets
@@ -81,6 +85,23 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_GRACE_SECONDS = 30
 MERGE_PATCH = "application/merge-patch+json"
+
+
+def _read_bytes(path: Path, limit: int) -> bytes:
+    try:
+        with path.open("rb") as f:
+            return f.read(limit)
+    except OSError:
+        return b""
+
+
+def _tail_bytes(path: Path, limit: int) -> bytes:
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, path.stat().st_size - limit))
+            return f.read()
+    except OSError:
+        return b""
 
 
 def now_iso() -> str:
@@ -389,6 +410,11 @@ class Kubelet:
         mounts = self._materialise_volumes(pod_process)
         image_env = {mount.env_name for mount in self.image_mounts}
         mounts += self.image_mounts
+        termination_log = pod_process.sandbox / "termination-log"
+        termination_log.touch()
+        mounts.append(podspec.Mount("termination-log", podspec.termination_message_path(container),
+                                    str(termination_log)))
+        image_env.add(mounts[-1].env_name)
         pod_env = podspec.resolve_env(
             pod, container, pod_ip=self.pod_ip, host_ip=self.host_ip, node_name=self.node_name,
             config_map_key=self._config_map_key, secret_key=self._secret_key,
@@ -439,9 +465,14 @@ class Kubelet:
         if self._stopping.is_set():
             return
         exit_code = podspec.exit_code_of(returncode)
+        message = podspec.termination_message(
+            podspec.first_container(pod_process.pod), exit_code=exit_code,
+            written=_read_bytes(pod_process.sandbox / "termination-log", podspec.MAX_TERMINATION_MESSAGE),
+            log_tail=_tail_bytes(pod_process.log_path, podspec.FALLBACK_LOG_BYTES))
         self._patch_status(pod_process.pod, podspec.terminated_status(
             pod_process.pod, exit_code=exit_code, oom_killed=oom_killed, started_at=pod_process.started_at,
             finished_at=now_iso(), pod_ip=self.pod_ip, host_ip=self.host_ip,
+            termination_message=message or None,
         ))
 
     def _fail(self, pod: Mapping[str, Any], *, reason: str, exit_code: int, message: str) -> None:

@@ -164,6 +164,35 @@ def command_line(container: Mapping[str, Any], env: Mapping[str, str], mounts: l
     return [rewrite_paths(expand_references(arg, env), mounts) for arg in argv]
 
 
+# --- termination messages -----------------------------------------------------------------------
+
+DEFAULT_TERMINATION_MESSAGE_PATH = "/dev/termination-log"
+#: Kubernetes keeps at most 4096 bytes of a termination message, and falls back to the last
+#: 2048 bytes or 80 lines of the log, whichever is smaller.
+MAX_TERMINATION_MESSAGE = 4096
+FALLBACK_LOG_BYTES = 2048
+FALLBACK_LOG_LINES = 80
+
+
+def termination_message_path(container: Mapping[str, Any]) -> str:
+    return str(container.get("terminationMessagePath") or DEFAULT_TERMINATION_MESSAGE_PATH)
+
+
+def termination_message(container: Mapping[str, Any], *, written: bytes, log_tail: bytes,
+                        exit_code: int) -> str:
+    """The message of a terminated container, as a kubelet reports it.
+
+    What the container wrote to its ``terminationMessagePath``; when that is empty, the policy is
+    ``FallbackToLogsOnError`` and the container failed, the end of its log instead.
+    """
+    text = written[:MAX_TERMINATION_MESSAGE]
+    if (not text.strip() and exit_code != 0
+            and container.get("terminationMessagePolicy") == "FallbackToLogsOnError"):
+        lines = log_tail[-FALLBACK_LOG_BYTES:].splitlines()[-FALLBACK_LOG_LINES:]
+        text = b"\n".join(lines)
+    return text.decode(errors="replace").strip()
+
+
 # --- status -------------------------------------------------------------------------------------
 
 
@@ -231,6 +260,7 @@ def terminated_status(
     host_ip: str,
     reason: str | None = None,
     message: str | None = None,
+    termination_message: str | None = None,
 ) -> Status:
     """The final status: Succeeded on exit code 0 (and no OOM kill), Failed otherwise."""
     reason = reason or termination_reason(exit_code, oom_killed=oom_killed)
@@ -238,8 +268,8 @@ def terminated_status(
     terminated: dict[str, Any] = {
         "exitCode": exit_code, "reason": reason, "startedAt": started_at, "finishedAt": finished_at,
     }
-    if message:
-        terminated["message"] = message
+    if message or termination_message:
+        terminated["message"] = termination_message or message
     status: Status = {
         "phase": "Succeeded" if succeeded else "Failed", "podIP": pod_ip, "podIPs": [{"ip": pod_ip}],
         "hostIP": host_ip, "startTime": started_at,

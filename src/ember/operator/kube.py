@@ -69,12 +69,6 @@ class Api:
         pods = self.core.list_namespaced_pod(namespace, label_selector=_selector(labels))
         return [self.client.sanitize_for_serialization(p) for p in pods.items]
 
-    def pod_log_tail(self, namespace: str, name: str, *, lines: int = 20) -> str:
-        try:
-            return str(self.core.read_namespaced_pod_log(name, namespace, tail_lines=lines))
-        except ApiException:
-            return ""
-
     def create(self, obj: Mapping[str, Any]) -> None:
         """Create a namespaced core object (ConfigMap, Secret, Service or Pod)."""
         namespace = obj["metadata"]["namespace"]

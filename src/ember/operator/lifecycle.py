@@ -176,7 +176,6 @@ class DriverView:
     waiting_reason: str = ""
     unschedulable: str = ""
     driver_url: str | None = None
-    log_tail: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -490,7 +489,7 @@ def driver_failure_message(driver: DriverView) -> str:
             text += f" ({driver.reason})"
     else:
         text = f"driver pod failed: {driver.reason or 'no reason given'}"
-    detail = driver.message.strip() or driver.log_tail.strip()
+    detail = driver.message.strip()
     if detail:
         text += f": {detail}"
     return text

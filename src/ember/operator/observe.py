@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -14,7 +15,7 @@ EXECUTOR_STATES = {"Pending": "PENDING", "Running": "RUNNING", "Succeeded": "COM
                    "Failed": "FAILED"}
 
 
-def driver_view(pod: Mapping[str, Any], *, log_tail: str = "") -> DriverView:
+def driver_view(pod: Mapping[str, Any]) -> DriverView:
     """The lifecycle's view of a driver pod: phase, termination, waiting and scheduling problems."""
     status = pod.get("status") or {}
     meta = pod.get("metadata") or {}
@@ -32,12 +33,13 @@ def driver_view(pod: Mapping[str, Any], *, log_tail: str = "") -> DriverView:
         phase=status.get("phase") or "Pending",
         exit_code=None if exit_code is None else int(exit_code),
         reason=terminated.get("reason") or status.get("reason") or "",
-        message=(terminated.get("message") or status.get("message") or waiting.get("message")
-                 or ""),
+        # A driver's termination message is what it wrote, or the end of its log
+        # (FallbackToLogsOnError): summarised to the line that says what went wrong.
+        message=(log_summary(terminated.get("message") or "") or status.get("message")
+                 or waiting.get("message") or ""),
         waiting_reason=waiting.get("reason") or "",
         unschedulable=unschedulable,
         driver_url=(meta.get("annotations") or {}).get(names.ANNOTATION_DRIVER_URL),
-        log_tail=log_tail,
     )
 
 
@@ -64,10 +66,15 @@ def executor_state(pods: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return {state: counts.get(state, 0) for state in (*EXECUTOR_STATES.values(), "UNKNOWN")}
 
 
+#: ember's own log records below WARNING (``2026-01-02 03:04:05,678 INFO ember.driver: ...``).
+_CHATTER = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (DEBUG|INFO) ")
+
+
 def log_summary(text: str, *, limit: int = 500) -> str:
-    """What a failed program's log ends with: its last line (a traceback's names the error), or
-    for ember's own errors, written as a problem, a blank line and a hint, both of them."""
-    lines = [line.strip() for line in text.splitlines()]
+    """What a failed program's output ends with: its last line (a traceback's names the error),
+    or for ember's own errors, written as a problem, a blank line and a hint, both of them.
+    Informational log records are skipped."""
+    lines = [line.strip() for line in text.splitlines() if not _CHATTER.match(line)]
     while lines and not lines[-1]:
         lines.pop()
     if not lines:

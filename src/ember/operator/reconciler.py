@@ -113,12 +113,7 @@ class Reconciler:
         pods = self.api.list_pods(namespace, {names.LABEL_APP_ID: app_id,
                                               names.LABEL_ROLE: names.ROLE_DRIVER})
         pod = observe.current_driver(pods, status.submission_id)
-        if pod is None:
-            return None
-        tail = ""
-        if (pod.get("status") or {}).get("phase") == "Failed" and status.state in lifecycle.ACTIVE:
-            tail = observe.log_summary(self.api.pod_log_tail(namespace, pod["metadata"]["name"]))
-        return observe.driver_view(pod, log_tail=tail)
+        return None if pod is None else observe.driver_view(pod)
 
     def _write_status(self, app: Mapping[str, Any], app_id: str,
                       status: lifecycle.AppStatus) -> None:
