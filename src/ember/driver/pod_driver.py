@@ -90,6 +90,12 @@ def main(app: str, args: Sequence[str]) -> int:
     try:
         settings = read_settings(conf_dir)
         program = resolve_main(app)
+        if str(settings.get("spark.master", "k8s://")).startswith("k8s://") and \
+                not os.environ.get("EMBER_SECRET"):
+            msg = ("EMBER_SECRET is not set: the driver and its executors authenticate with "
+                   "the application's token\n\nset EMBER_SECRET in the driver pod from the "
+                   "app's Secret (the operator does this)")
+            raise DriverSetupError(msg)
     except DriverSetupError as exc:
         print(f"ember driver: {exc}", file=sys.stderr)
         app_runner.write_failure(termination_log, " ".join(str(exc).split()))

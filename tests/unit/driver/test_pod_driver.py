@@ -42,3 +42,24 @@ def test_setup_errors_exit_with_code_2(tmp_path: Path, monkeypatch: pytest.Monke
     assert pod_driver.main("local:///no/such/app.py", []) == 2
     err = capsys.readouterr().err
     assert "ember driver: spec.mainApplicationFile 'local:///no/such/app.py': no such file" in err
+
+
+def test_missing_secret_exits_with_code_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("EMBER_CONF_DIR", str(tmp_path))
+    monkeypatch.delenv("EMBER_SECRET", raising=False)
+    (tmp_path / "spark.properties").write_text("spark.master=k8s://https://kubernetes.default.svc\n")
+    program = tmp_path / "job.py"
+    program.write_text("raise SystemExit(7)\n")
+    assert pod_driver.main(str(program), []) == 2
+    assert "ember driver: EMBER_SECRET is not set" in capsys.readouterr().err
+
+
+def test_exit_code_and_arguments_are_the_programs(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMBER_CONF_DIR", str(tmp_path))
+    (tmp_path / "spark.properties").write_text("spark.master=local[1]\n")
+    program = tmp_path / "job.py"
+    program.write_text("import sys\nraise SystemExit(int(sys.argv[1]) + 1)\n")
+    monkeypatch.setattr("sys.argv", ["ember"])
+    assert pod_driver.main(f"local://{program}", ["6"]) == 7
