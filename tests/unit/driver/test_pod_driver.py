@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from ember.core.conf import set_submitted
 from ember.driver import pod_driver
 from ember.driver.pod_driver import DriverSetupError, read_settings, resolve_main
+
+
+@pytest.fixture(autouse=True)
+def _clean_process_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """``ember driver`` sets process-wide state: submitted settings, sys.path, PYTHONPATH."""
+    monkeypatch.setenv("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
+    monkeypatch.setattr("sys.path", list(sys.path))
+    yield
+    set_submitted({})
 
 
 def test_main_file_forms(tmp_path: Path) -> None:
