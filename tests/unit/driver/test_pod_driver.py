@@ -19,6 +19,8 @@ def _clean_process_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """``ember driver`` sets process-wide state: submitted settings, sys.path, PYTHONPATH."""
     monkeypatch.setenv("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
     monkeypatch.setattr("sys.path", list(sys.path))
+    # These programs start no session; the test run's shared one must survive them.
+    monkeypatch.setattr("ember.driver.app_runner.stop_sessions", lambda: None)
     yield
     set_submitted({})
 
