@@ -353,3 +353,22 @@ def test_executor_over_its_memory_limit_is_oom_killed_and_reported(platform: Pla
     assert "executor 1 was OOMKilled (exit code 137): raise spark.executor.memoryOverhead" in \
         message, message
     assert not re.search(r"^filled \d+$", platform.driver_log("hog"), re.MULTILINE)
+
+
+def test_main_file_mounted_from_a_config_map_runs(platform: Platform) -> None:
+    program = ("from pyspark.sql import SparkSession\n"
+               "spark = SparkSession.builder.getOrCreate()\n"
+               "total = spark.range(1, 101).groupBy().sum('id').first()[0]\n"
+               "print(f'total {total}')\n")
+    platform.core.create_namespaced_config_map(NS, {
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "job-code"},
+        "data": {"job.py": program}})
+    app = renamed(example("spark-pi"), "from-config-map")
+    app["spec"].update(
+        mainApplicationFile="/opt/app/job.py", arguments=[],
+        volumes=[{"name": "code", "configMap": {"name": "job-code"}}])
+    app["spec"]["driver"]["volumeMounts"] = [{"name": "code", "mountPath": "/opt/app"}]
+    platform.apply(app)
+    done = platform.wait_for_state("from-config-map", "COMPLETED", "FAILED")
+    assert state_of(done) == "COMPLETED", done["status"]
+    assert "total 5050" in platform.driver_log("from-config-map").splitlines()
