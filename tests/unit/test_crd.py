@@ -163,8 +163,14 @@ def test_status_schema_bounds_the_history():
     assert set(status["properties"]) == {
         "applicationState", "sparkApplicationId", "submissionID", "driverInfo", "executorState",
         "submissionAttempts", "executionAttempts", "lastSubmissionAttemptTime", "terminationTime",
-        "stateHistory",
+        "stateHistory", "nextAttemptTime", "driverMissingSince", "driverStuckSince",
+        "observedGeneration",
     }
+    # Everything the operator writes is described.
+    from ember.operator.lifecycle import AppStatus
+
+    written = set(AppStatus().to_status()) | {"sparkApplicationId", "executorState"}
+    assert written == set(status["properties"])
     assert set(status["properties"]["driverInfo"]["properties"]) == {
         "podName", "webUIServiceName", "webUIAddress"}
 

@@ -215,6 +215,11 @@ def status_schema() -> Schema:
             "executionAttempts": {"type": "integer", "minimum": 0},
             "lastSubmissionAttemptTime": _string(),
             "terminationTime": _string(),
+            "nextAttemptTime": _string("When PENDING_RERUN submits again."),
+            "driverMissingSince": _string("Since when the driver pod is missing."),
+            "driverStuckSince": _string("Since when the driver pod cannot start."),
+            "observedGeneration": {"type": "integer", "minimum": 0,
+                                   "description": "The spec generation of the current run."},
             "stateHistory": {
                 "type": "array",
                 "maxItems": STATE_HISTORY_MAX,

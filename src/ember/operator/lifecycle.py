@@ -33,6 +33,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ember.k8s import crd
+
 NEW = "NEW"
 SUBMITTED = "SUBMITTED"
 RUNNING = "RUNNING"
@@ -65,7 +67,7 @@ TRANSITIONS = frozenset({
 } | {(state, INVALIDATING) for state in (SUBMITTED, RUNNING, UNKNOWN, COMPLETED, FAILED,
                                          SUBMISSION_FAILED, PENDING_RERUN, SUCCEEDING, FAILING)})
 
-HISTORY_LIMIT = 20
+HISTORY_LIMIT = crd.STATE_HISTORY_MAX
 
 #: Waiting reasons of a driver container that will not go away by themselves.
 STUCK_REASONS = frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImageName",
