@@ -37,7 +37,7 @@ NOT_YET: dict[str, list[str]] = {
     "modules": ["pyspark.ml", "pyspark.mllib", "pyspark.streaming", "pyspark.sql.streaming",
                 "pyspark.pandas", "pyspark.sql.connect"],
     "DataFrame": ["cube", "rollup", "groupingSets", "unpivot", "melt", "mapInPandas",
-                  "mapInArrow", "writeStream", "checkpoint", "hint", "observe"],
+                  "mapInArrow", "writeStream", "hint", "observe"],
 }
 
 

@@ -31,6 +31,7 @@ from ember.plan.expressions import AttributeReference
 from ember.plan.physical import walk
 
 if TYPE_CHECKING:
+    from ember.core.broadcast import Broadcast
     from ember.core.rdd import RDD
     from ember.driver.runtime import DriverRuntime
     from ember.sql.session import SparkSession
@@ -184,6 +185,25 @@ class SparkContext:
 
     def stop(self) -> None:
         self._session.stop()
+
+    # -- broadcast and checkpoints -------------------------------------------------------------
+
+    def broadcast(self, value: Any) -> Broadcast:
+        """A read-only copy of ``value`` for tasks: pickled once, fetched once per executor.
+
+        >>> b = sc.broadcast([1, 2, 3])  # doctest: +SKIP
+        >>> sc.parallelize([0, 1]).map(lambda i: b.value[i]).collect()  # doctest: +SKIP
+        [1, 2]
+        """
+        return self._runtime().broadcast(value)
+
+    def setCheckpointDir(self, dirName: str) -> None:
+        """Where ``checkpoint()`` writes: a directory every executor can read (a shared
+        volume on Kubernetes)."""
+        self._runtime().set_checkpoint_dir(dirName)
+
+    def getCheckpointDir(self) -> str | None:
+        return self._runtime().checkpoint_dir
 
     def __enter__(self) -> SparkContext:
         return self

@@ -34,8 +34,15 @@ from ember.core import rdd_functions as fn
 from ember.core.portable_hash import portable_hash
 from ember.core.resultiterable import ResultIterable
 from ember.core.statcounter import StatCounter
+from ember.core.storagelevel import StorageLevel, checked
 from ember.exec import python_rdd as prdd
-from ember.plan.physical import explain_physical
+from ember.exec.operators import PhysicalOp
+from ember.plan.physical import (
+    CheckpointScanExec,
+    CheckpointWriteExec,
+    checkpoint_files,
+    explain_physical,
+)
 
 if TYPE_CHECKING:
     from ember.core.context import SparkContext
@@ -77,19 +84,32 @@ class RDD:
         self._func = func
         self.partitioner = partitioner
         self.id = ctx._new_rdd_id()
-        self.is_cached = False
         self._name: str | None = None
+        self._storage: StorageLevel | None = None
+        self._checkpointed: str | None = None  # "reliable" or "local"
+        self._checkpoint_path: str | None = None
 
     # -- plumbing ------------------------------------------------------------------------------
 
     def _physical(self) -> Any:
-        return lineage.pipeline_plan(self._source, self._func, self._name or "")
+        plan = lineage.pipeline_plan(self._source, self._func, self._name or "")
+        if self._storage is None:
+            return plan
+        return self.ctx._runtime().cached_rdd_scan(self.id, self._storage, plan, plan.output)
+
+    def _base(self) -> RDD:
+        """What derived RDDs start from: this RDD itself when it is persisted, so that they
+        read its cached blocks; otherwise its source, with its functions composed."""
+        if self._storage is None:
+            return self
+        return RDD(self.ctx, _PersistedSource(self), partitioner=self.partitioner)
 
     def _source_partitions(self) -> int | None:
         return self._source.num_partitions()
 
     def _derive(self, func: lineage.PartitionFunc, preserves: bool = False) -> RDD:
-        return RDD(self.ctx, self._source, lineage.compose(self._func, func),
+        base = self._base()
+        return RDD(self.ctx, base._source, lineage.compose(base._func, func),
                    partitioner=self.partitioner if preserves else None)
 
     def _partition_records(self, parts: tuple[int, ...] | None = None) -> list[list[Any]]:
@@ -117,8 +137,8 @@ class RDD:
         if num_partitions < 1:
             msg = f"number of partitions ({num_partitions}) must be positive"
             raise ValueError(msg)
-        source = lineage.ShuffleSource(self, num_partitions, assign, self.ctx._new_shuffle_id(),
-                                       self.ctx)
+        source = lineage.ShuffleSource(self._base(), num_partitions, assign,
+                                       self.ctx._new_shuffle_id(), self.ctx)
         return RDD(self.ctx, source, partitioner=partitioner)
 
     def __reduce__(self) -> Any:
@@ -156,27 +176,84 @@ class RDD:
     def toDebugString(self) -> bytes:
         return explain_physical(self._physical()).encode()
 
-    def cache(self) -> RDD:
-        """A no-op for now: nothing is cached yet, so every action recomputes the lineage
-        (shuffle outputs are reused, as in Spark). Returns this RDD."""
-        self.is_cached = True
-        return self
+    @property
+    def is_cached(self) -> bool:
+        return self._storage is not None
 
-    def persist(self, storageLevel: Any = None) -> RDD:
-        """A no-op for now, as ``cache``. Returns this RDD."""
-        self.is_cached = True
+    def cache(self) -> RDD:
+        """Persist at MEMORY_ONLY (as PySpark): the first action stores each partition in the
+        block manager of the executor that computed it, and later actions read it from there.
+        Returns this RDD."""
+        return self.persist(StorageLevel.MEMORY_ONLY)
+
+    def persist(self, storageLevel: StorageLevel = StorageLevel.MEMORY_ONLY) -> RDD:
+        """Keep the partitions at ``storageLevel`` once computed; see `StorageLevel`.
+
+        Transformations applied after this read the stored partitions. A partition lost with
+        its executor, or evicted from memory at MEMORY_ONLY, is recomputed from lineage."""
+        level = checked(storageLevel, setting="storageLevel of RDD.persist")
+        if self._storage is not None and self._storage != level:
+            msg = (f"cannot change the storage level of RDD {self.id} from {self._storage} to "
+                   f"{level}\n\ncall unpersist() first")
+            raise ValueError(msg)
+        self._storage = level
         return self
 
     def unpersist(self, blocking: bool = False) -> RDD:
-        """A no-op for now, as ``cache``. Returns this RDD."""
-        self.is_cached = False
+        """Stop caching, and remove the stored partitions from the executors."""
+        if self._storage is not None:
+            self._storage = None
+            self.ctx._runtime().remove_cached_blocks(self.id)
         return self
 
-    def getStorageLevel(self) -> Any:
-        return None
+    def getStorageLevel(self) -> StorageLevel:
+        return self._storage if self._storage is not None else StorageLevel.NONE
 
     def checkpoint(self) -> None:
-        """A no-op: lineages are not truncated yet."""
+        """Write the partitions to the checkpoint directory (``sc.setCheckpointDir``) and cut
+        the lineage: later jobs read the files. ember writes them at once, with a job, rather
+        than after the next action."""
+        runtime = self.ctx._runtime()
+        directory = runtime.new_checkpoint_path(f"rdd-{self.id}")
+        plan = self._physical()
+        self.ctx._run_job(CheckpointWriteExec(directory, plan))
+        n = self._source_partitions()
+        if n is None:
+            n = len([p for p in Path(directory).glob("part-*.arrow")])
+        paths = checkpoint_files(directory, n)
+        self._cut_lineage(lineage.ArrowSource(
+            CheckpointScanExec((prdd.chunk_attr(),), paths), None,
+            f"ReliableCheckpointRDD[{self.id}]"))
+        self._checkpointed, self._checkpoint_path = "reliable", directory
+
+    def localCheckpoint(self) -> None:
+        """Store the partitions in the executors' block managers (MEMORY_AND_DISK) and cut the
+        lineage: faster than ``checkpoint()``, but a partition lost with its executor cannot
+        be recomputed. ember stores them at once, with a job."""
+        if self._storage is None:
+            self._storage = StorageLevel.MEMORY_AND_DISK
+        self.count()
+        level = self._storage
+        runtime = self.ctx._runtime()
+        attrs = [prdd.chunk_attr()]
+        self._storage = None
+        stored = runtime.block_master.snapshot(self.id, level).num_partitions
+        self._cut_lineage(_LocalCheckpointSource(self.id, level, runtime, attrs,
+                                                 self._source_partitions() or stored or 0))
+        self._checkpointed = "local"
+
+    def _cut_lineage(self, source: lineage.Source) -> None:
+        self._source = source
+        self._func = None
+
+    def isCheckpointed(self) -> bool:
+        return self._checkpointed is not None
+
+    def isLocallyCheckpointed(self) -> bool:
+        return self._checkpointed == "local"
+
+    def getCheckpointFile(self) -> str | None:
+        return self._checkpoint_path
 
     # -- narrow transformations ----------------------------------------------------------------
 
@@ -578,6 +655,40 @@ class RDD:
         """A DataFrame of this RDD's rows (tuples, lists, Rows, dicts); ``schema`` as for
         ``createDataFrame``: a StructType, a DDL string or column names."""
         return to_dataframe(self.ctx._session, self, schema, sampleRatio)
+
+
+class _PersistedSource(lineage.Source):
+    """A persisted RDD as the start of another pipeline: its cached blocks (or its lineage)."""
+
+    def __init__(self, rdd: RDD) -> None:
+        self.rdd = rdd
+
+    def plan(self) -> PhysicalOp:
+        return self.rdd._physical()
+
+    def num_partitions(self) -> int | None:
+        return self.rdd._source_partitions()
+
+    def describe(self) -> str:
+        return f"{self.rdd!r} [{self.rdd.getStorageLevel()}]"
+
+
+class _LocalCheckpointSource(lineage.Source):
+    """A locally checkpointed RDD: its blocks only, without lineage."""
+
+    def __init__(self, cache_id: int, level: StorageLevel, runtime: Any, attrs: list[Any],
+                 partitions: int | None) -> None:
+        self.cache_id, self.level, self.runtime = cache_id, level, runtime
+        self.attrs, self.partitions = attrs, partitions
+
+    def plan(self) -> PhysicalOp:
+        return self.runtime.cached_rdd_scan(self.cache_id, self.level, None, self.attrs)
+
+    def num_partitions(self) -> int | None:
+        return self.partitions
+
+    def describe(self) -> str:
+        return f"LocalCheckpointRDD[{self.cache_id}]"
 
 
 def to_dataframe(session: SparkSession, rdd: RDD, schema: Any,

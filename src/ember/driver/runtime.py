@@ -35,8 +35,11 @@ import cloudpickle
 import pyarrow as pa
 
 from ember import rpc
+from ember.core import broadcast as broadcast_module
 from ember.core import conf as conf_module
-from ember.core.conf import SparkConf
+from ember.core.conf import SparkConf, parse_seconds
+from ember.core.storagelevel import StorageLevel
+from ember.driver.block_master import BlockManagerMaster, CachedPlan, CacheManager
 from ember.errors import IllegalArgumentException, SparkJobError
 from ember.exec.file_writer import FileWriteSink
 from ember.exec.operators import BroadcastReadExec, PhysicalOp, schema_of
@@ -51,8 +54,16 @@ from ember.exec.task import (
 )
 from ember.k8s.names import DRIVER_PORT
 from ember.plan import optimizer
-from ember.plan.logical import LogicalPlan
-from ember.plan.physical import BroadcastExchangeExec, ExchangeExec, PlannerConf, walk
+from ember.plan.logical import CacheData, CachedRelation, LogicalPlan
+from ember.plan.physical import (
+    BroadcastExchangeExec,
+    CachedScanExec,
+    ExchangeExec,
+    PlannerConf,
+    cache_block_id,
+    cached_scan,
+    walk,
+)
 from ember.plan.physical import plan as physical_plan
 from ember.plan.stages import JobPlan, Stage, coalesce_ranges, counter, split_stages
 from ember.scheduler import events as ev
@@ -138,8 +149,14 @@ class DriverRuntime:
         self.tracker = MapOutputTracker()
         self.dag = DAGScheduler(self._num_partitions_for, tracker=self.tracker,
                                 max_stage_attempts=conf.get_int("spark.stage.maxConsecutiveAttempts"))
-        self.tasks = TaskScheduler(max_failures=conf.get_int("spark.task.maxFailures"),
-                                   cpus_per_task=conf.get_int("spark.task.cpus"))
+        self.tasks = TaskScheduler(
+            max_failures=conf.get_int("spark.task.maxFailures"),
+            cpus_per_task=conf.get_int("spark.task.cpus"),
+            locality_wait=parse_seconds(conf.get("spark.locality.wait", "3s") or "3s",
+                                        key="spark.locality.wait"))
+        self.block_master = BlockManagerMaster()
+        self.cache_manager = CacheManager()
+        self.checkpoint_dir: str | None = None
         self.executors: dict[str, ExecutorInfo] = {}
         self.jobs: dict[int, JobState] = {}
         self.stages: dict[int, tuple[int, Stage]] = {}
@@ -164,6 +181,9 @@ class DriverRuntime:
         self._reaper = threading.Thread(target=self._reap_silent_executors, daemon=True,
                                         name="heartbeat-monitor")
         self._reaper.start()
+        self._clock = threading.Thread(target=self._tick_clock, daemon=True,
+                                       name="locality-clock")
+        self._clock.start()
         _live_runtimes.add(self)
 
     def _start_local(self) -> None:
@@ -222,7 +242,136 @@ class DriverRuntime:
             default_parallelism=self.default_parallelism)
 
     def optimize(self, plan: LogicalPlan) -> LogicalPlan:
-        return optimizer.optimize(plan)
+        return optimizer.optimize(self.use_cached_data(plan))
+
+    # -- cached data ---------------------------------------------------------------------------
+
+    def use_cached_data(self, plan: LogicalPlan, *, skip: str | None = None) -> LogicalPlan:
+        """``plan`` with each persisted subplan replaced by a `CachedRelation` that knows where
+        the cached blocks are now (as Spark's CacheManager.useCachedData)."""
+        if not self.cache_manager and not any(isinstance(n, CachedRelation) for n in plan.walk()):
+            return plan
+
+        def swap(node: LogicalPlan) -> LogicalPlan:
+            if isinstance(node, CachedRelation):
+                return replace(node, data=self._cache_data(node.data.cache_id, node.data.level,
+                                                           node.data.lineage))
+            if not self.cache_manager:
+                return node
+            key = node.tree_string()
+            entry = self.cache_manager.lookup(key) if key != skip else None
+            if entry is None:
+                return node
+            lineage = optimizer.optimize(self.use_cached_data(entry.plan,  # type: ignore[arg-type]
+                                                              skip=key))
+            return CachedRelation(tuple(node.output),
+                                  self._cache_data(entry.cache_id, entry.level, lineage))
+
+        return plan.transform_down(swap)
+
+    def _cache_data(self, cache_id: int, level: StorageLevel,
+                    lineage: LogicalPlan | None) -> CacheData:
+        snap = self.block_master.snapshot(cache_id, level)
+        return CacheData(cache_id, level, lineage, snap.num_partitions, snap.locations)
+
+    def cached_rdd_scan(self, cache_id: int, level: StorageLevel, lineage: PhysicalOp | None,
+                        attrs: list[Any]) -> CachedScanExec:
+        """The plan of a persisted RDD: its blocks, and its lineage for missing ones."""
+        return cached_scan(attrs, self._cache_data(cache_id, level, None), lineage)
+
+    def cache_plan(self, plan: LogicalPlan, cache_id: int, level: StorageLevel) -> CachedPlan:
+        return self.cache_manager.add(plan.tree_string(), cache_id, level, plan)
+
+    def cached_entry(self, plan: LogicalPlan) -> CachedPlan | None:
+        return self.cache_manager.lookup(plan.tree_string())
+
+    def uncache_plan(self, plan: LogicalPlan) -> bool:
+        entry = self.cache_manager.remove(plan.tree_string())
+        if entry is not None:
+            self.remove_cached_blocks(entry.cache_id)
+        return entry is not None
+
+    def clear_cache(self) -> None:
+        for entry in self.cache_manager.clear():
+            self.remove_cached_blocks(entry.cache_id)
+
+    def remove_cached_blocks(self, cache_id: int) -> None:
+        """Forget a dataset's blocks and ask the executors holding them to drop them."""
+        holders = self.block_master.remove_rdd(cache_id)
+        with self._lock:
+            addresses = [e.address for e in self.executors.values() if e.executor_id in holders]
+        for address in addresses:
+            self._launcher.submit(self._quiet_request, "DELETE", f"{address}/blocks?rdd={cache_id}")
+
+    def block_report(self, report: dict[str, Any]) -> None:
+        if report.get("stored"):
+            self.block_master.block_stored(report["executor_id"], report["block_id"],
+                                           int(report.get("size") or 0),
+                                           num_partitions=report.get("num_partitions"))
+        else:
+            self.block_master.block_removed(report["executor_id"], report["block_id"])
+
+    def _preferred_locations(self, stage_id: int, partitions: tuple[int, ...]) -> dict[int, str]:
+        """Partition -> the executor holding its cached block, for a stage that reads one
+        cached dataset partition for partition."""
+        entry = self.stages.get(stage_id)
+        if entry is None:
+            return {}
+        scans = [op for op in walk(entry[1].root) if isinstance(op, CachedScanExec)]
+        if len(scans) != 1:
+            return {}
+        scan = scans[0]
+        preferred: dict[int, str] = {}
+        for p in partitions:
+            holders = [e for e in self.block_master.locations(cache_block_id(scan.cache_id, p))
+                       if e in self.executors]
+            if holders:
+                preferred[p] = holders[0]
+        return preferred
+
+    def _tick_clock(self) -> None:
+        """Time for the TaskScheduler's delay scheduling (spark.locality.wait)."""
+        while not self._stopped:
+            time.sleep(0.1)
+            with self._lock:
+                if self.tasks.waiting_for_locality():
+                    self._process_locked(self.tasks.tick(time.monotonic()))
+
+    # -- broadcast variables -------------------------------------------------------------------
+
+    def broadcast(self, value: Any) -> broadcast_module.Broadcast:
+        """``sc.broadcast(value)``: pickled once here, fetched once by each executor."""
+        data = broadcast_module.serialize(value)
+        with self._lock:
+            bid = self._broadcast_ids()
+            self.broadcasts[bid] = data
+        return broadcast_module.Broadcast(bid, runtime=self, value=value)
+
+    def unpersist_broadcast(self, broadcast_id: int, *, destroy: bool) -> None:
+        with self._lock:
+            if destroy:
+                self.broadcasts.pop(broadcast_id, None)
+            addresses = [e.address for e in self.executors.values()]
+        for address in addresses:
+            self._launcher.submit(self._quiet_request, "DELETE",
+                                  f"{address}/blocks?broadcast={broadcast_id}")
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def set_checkpoint_dir(self, directory: str) -> None:
+        path = Path(directory[len("file://"):] if directory.startswith("file://") else directory)
+        path = path.absolute() / self.app_id
+        path.mkdir(parents=True, exist_ok=True)
+        self.checkpoint_dir = str(path)
+
+    def new_checkpoint_path(self, name: str) -> str:
+        if self.checkpoint_dir is None:
+            msg = ("the checkpoint directory is not set\n\ncall "
+                   "spark.sparkContext.setCheckpointDir(path) first, or use localCheckpoint()")
+            raise IllegalArgumentException(msg)
+        path = Path(self.checkpoint_dir) / name
+        path.mkdir(parents=True, exist_ok=True)
+        return str(path)
 
     def physical_plan(self, plan: LogicalPlan) -> PhysicalOp:
         return physical_plan(plan, self.planner_conf())
@@ -367,6 +516,7 @@ class DriverRuntime:
         with self._lock:
             self.executors[executor_id] = ExecutorInfo(executor_id, address, cores, pid,
                                                        time.monotonic())
+            self.block_master.executor_added(executor_id, address)
             self._process_locked(self.tasks.executor_added(executor_id, cores))
 
     def executor_heartbeat(self, executor_id: str) -> bool:
@@ -382,6 +532,8 @@ class DriverRuntime:
             if self.executors.pop(executor_id, None) is None:
                 return  # already handled, or it died before registering
             self.counters["executors_lost_total"] += 1
+            # Its cached blocks are gone: the next job recomputes them from lineage.
+            self.block_master.executor_lost(executor_id)
             self._process_locked(self.tasks.executor_lost(executor_id, reason))
 
     def fail_application(self, reason: str) -> None:
@@ -475,7 +627,10 @@ class DriverRuntime:
         while work:
             ins = work.pop(0)
             if isinstance(ins, ev.SubmitTasks):
-                work += self.tasks.submit_taskset(ins.stage_id, ins.stage_attempt, ins.partitions)
+                work += self.tasks.tick(time.monotonic())
+                work += self.tasks.submit_taskset(
+                    ins.stage_id, ins.stage_attempt, ins.partitions,
+                    preferred=self._preferred_locations(ins.stage_id, tuple(ins.partitions)))
             elif isinstance(ins, ev.LaunchTask):
                 work += self._launch(ins)
             elif isinstance(ins, ev.KillTask):

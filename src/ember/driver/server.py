@@ -1,4 +1,5 @@
-"""The driver's RPC server: executors register, heartbeat and report task status here."""
+"""The driver's RPC server: executors register, heartbeat, report task status and the blocks
+they cache here, and fetch broadcasts."""
 
 from __future__ import annotations
 
@@ -55,6 +56,15 @@ class TaskStatus(BaseModel):
     duration_s: float | None = None
 
 
+class BlockReport(BaseModel):
+    executor_id: str
+    block_id: str = Field(pattern=r"^[A-Za-z0-9_]+$", max_length=200)
+    stored: bool
+    size: int = Field(default=0, ge=0)
+    on_disk: bool = False
+    num_partitions: int | None = Field(default=None, ge=0)
+
+
 def make_app(runtime: DriverRuntime) -> FastAPI:
     app = FastAPI(title="ember driver", docs_url=None, redoc_url=None)
 
@@ -88,12 +98,18 @@ def make_app(runtime: DriverRuntime) -> FastAPI:
             raise HTTPException(status_code=404, detail=f"unknown shuffle {shuffle_id}")
         return {"shuffle_id": shuffle_id, "statuses": statuses}
 
+    @app.post("/blocks", dependencies=auth)
+    def block_report(report: BlockReport) -> dict[str, Any]:
+        runtime.block_report(report.model_dump())
+        return {"ok": True}
+
     @app.get("/broadcast/{broadcast_id}", dependencies=auth)
     def broadcast(broadcast_id: int) -> Response:
         data = runtime.broadcast_bytes(broadcast_id)
         if data is None:
             raise HTTPException(status_code=404, detail=f"unknown broadcast {broadcast_id}")
-        return Response(content=data, media_type="application/vnd.apache.arrow.stream")
+        # Arrow IPC for a broadcast join's table, cloudpickle for sc.broadcast values.
+        return Response(content=data, media_type="application/octet-stream")
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:

@@ -221,6 +221,57 @@ class FileRelation(LogicalPlan):
         return out
 
 
+@dataclass(frozen=True)
+class CacheData:
+    """What a `CachedRelation` reads: a cached dataset's blocks, and its lineage to recompute
+    missing ones (None after ``localCheckpoint``, which cuts the lineage).
+
+    Not a plan node, so optimizer rules never rewrite inside the cached plan."""
+
+    cache_id: int
+    level: Any  # StorageLevel
+    lineage: LogicalPlan | None
+    # Filled in when a job is planned: partitions and who holds each (executor id, address).
+    num_partitions: int | None = None
+    locations: tuple[tuple[tuple[str, str], ...], ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return self.num_partitions is not None and len(self.locations) == self.num_partitions \
+            and all(self.locations)
+
+
+@dataclass(frozen=True, eq=False)
+class CachedRelation(LogicalPlan):
+    """A persisted dataset (Spark's InMemoryRelation): read from the executors' block managers,
+    computed (and stored) from its lineage for partitions that no executor holds."""
+
+    attrs: tuple[AttributeReference, ...]
+    data: CacheData
+
+    @property
+    def output(self) -> list[AttributeReference]:
+        return list(self.attrs)
+
+    def simple_string(self) -> str:
+        return f"InMemoryRelation {_attrs(self.attrs)}, {self.data.level}"
+
+
+@dataclass(frozen=True, eq=False)
+class CheckpointRelation(LogicalPlan):
+    """A checkpointed dataset: one Arrow IPC file per partition, written by ``checkpoint()``."""
+
+    attrs: tuple[AttributeReference, ...]
+    paths: tuple[str, ...]
+
+    @property
+    def output(self) -> list[AttributeReference]:
+        return list(self.attrs)
+
+    def simple_string(self) -> str:
+        return f"CheckpointRelation {_attrs(self.attrs)}, {len(self.paths)} partitions"
+
+
 # ---------------------------------------------------------------------------------------------
 # Unary
 

@@ -9,12 +9,15 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
 from ember.exec.aggregate import HashAggregateExec, state_types
+from ember.exec.context import TaskContext
 from ember.exec.generate import GenerateExec
 from ember.exec.join import JoinExec
 from ember.exec.operators import (
@@ -27,6 +30,7 @@ from ember.exec.operators import (
     RangeExec,
     SortExec,
     UnionExec,
+    table_batches,
 )
 from ember.exec.sample import SampleExec
 from ember.exec.scan import FileScanExec, list_files, plan_splits, to_arrow_filter
@@ -57,6 +61,8 @@ from ember.plan.expressions import (
 from ember.plan.generate import Generate
 from ember.plan.logical import (
     Aggregate,
+    CachedRelation,
+    CheckpointRelation,
     FileRelation,
     Filter,
     Join,
@@ -121,6 +127,171 @@ class BroadcastExchangeExec(PhysicalOp):
         return "BroadcastExchange"
 
 
+class CachedBlockLostError(RuntimeError):
+    """A cached partition is gone and its lineage was cut (``localCheckpoint``)."""
+
+
+def cache_block_id(cache_id: int, partition: int) -> str:
+    return f"rdd_{cache_id}_{partition}"
+
+
+@dataclass(frozen=True, eq=False)
+class CachedScanExec(PhysicalOp):
+    """Reads a cached partition from the executor's block manager (or the executor holding it);
+    a partition no executor holds is computed by ``child`` and stored for the next jobs.
+
+    ``child`` is None when every partition is cached (the job then runs no lineage at all) or
+    when the lineage was cut by ``localCheckpoint``.
+    """
+
+    cache_id: int
+    attrs: tuple[AttributeReference, ...]
+    level: Any  # StorageLevel
+    partitions: int | None
+    locations: tuple[tuple[tuple[str, str], ...], ...]
+    child: PhysicalOp | None = None
+
+    @property
+    def children(self) -> tuple[PhysicalOp, ...]:  # type: ignore[override]
+        return () if self.child is None else (self.child,)
+
+    def _child_fields(self) -> list[str]:
+        return [] if self.child is None else ["child"]
+
+    @property
+    def output(self) -> list[AttributeReference]:
+        return list(self.attrs)
+
+    def num_partitions(self, reduce_ranges: int) -> int:
+        if self.child is not None:
+            return self.child.num_partitions(reduce_ranges)
+        return self.partitions or 0
+
+    def execute(self, ctx: TaskContext, partition: int) -> Iterator[pa.RecordBatch]:
+        blocks = getattr(ctx, "blocks", None)
+        block = cache_block_id(self.cache_id, partition)
+        if blocks is not None:
+            where = self.locations[partition] if partition < len(self.locations) else ()
+            table = blocks.get_or_fetch(block, where)
+            if table is not None:
+                # Stored under the names of the plan that computed it.
+                yield from table_batches(table.rename_columns([a.key for a in self.attrs]))
+                return
+        if self.child is None:
+            msg = (f"cached block {block} is lost: the executor holding it is gone, and the "
+                   "lineage to recompute it was cut by localCheckpoint()\n\nuse checkpoint() "
+                   "with sc.setCheckpointDir(...) for data that must survive executor loss")
+            raise CachedBlockLostError(msg)
+        items = [b for b in self.child.execute(ctx, partition) if b.num_rows]
+        keys = [a.key for a in self.attrs]
+        if items:
+            table = pa.Table.from_batches(items).rename_columns(keys)
+        else:
+            table = pa.schema([pa.field(a.key, a.dtype) for a in self.attrs]).empty_table()
+        if blocks is not None:
+            blocks.put(block, table, self.level,
+                       num_partitions=self.num_partitions(len(ctx.reduce_ranges)))
+        yield from table_batches(table)
+
+    def simple_string(self) -> str:
+        where = "cached" if self.child is None else "caching"
+        return f"InMemoryTableScan [{', '.join(a.key for a in self.attrs)}] ({where})"
+
+
+@dataclass(frozen=True, eq=False)
+class CheckpointScanExec(PhysicalOp):
+    """Reads partition ``i`` from the ``i``-th Arrow IPC file that ``checkpoint()`` wrote."""
+
+    attrs: tuple[AttributeReference, ...]
+    paths: tuple[str, ...]
+
+    @property
+    def output(self) -> list[AttributeReference]:
+        return list(self.attrs)
+
+    def num_partitions(self, reduce_ranges: int) -> int:
+        return len(self.paths)
+
+    def execute(self, ctx: TaskContext, partition: int) -> Iterator[pa.RecordBatch]:
+        with pa.memory_map(self.paths[partition]) as source:
+            table = pa.ipc.open_file(source).read_all()
+        table = table.rename_columns([a.key for a in self.attrs])
+        ctx.metrics.input_rows += table.num_rows
+        yield from table_batches(table)
+
+    def simple_string(self) -> str:
+        return f"CheckpointScan [{', '.join(a.key for a in self.attrs)}], {len(self.paths)} files"
+
+
+@dataclass(frozen=True, eq=False)
+class CheckpointWriteExec(PhysicalOp):
+    """Writes each partition of ``child`` as ``<directory>/part-<i>.arrow`` (LZ4 Arrow IPC);
+    outputs nothing."""
+
+    directory: str
+    child: PhysicalOp
+
+    @property
+    def children(self) -> tuple[PhysicalOp, ...]:  # type: ignore[override]
+        return (self.child,)
+
+    @property
+    def output(self) -> list[AttributeReference]:
+        return self.child.output
+
+    def execute(self, ctx: TaskContext, partition: int) -> Iterator[pa.RecordBatch]:
+        schema = pa.schema([pa.field(a.key, a.dtype) for a in self.child.output])
+        path = checkpoint_file(self.directory, partition)
+        tmp = Path(path + ".tmp")
+        options = pa.ipc.IpcWriteOptions(compression="lz4")
+        with pa.OSFile(str(tmp), "wb") as sink, \
+                pa.ipc.new_file(sink, schema, options=options) as writer:
+            for batch in self.child.execute(ctx, partition):
+                if batch.num_rows:
+                    writer.write_batch(batch.rename_columns(schema.names))
+        tmp.replace(path)
+        yield from ()
+
+    def simple_string(self) -> str:
+        return f"CheckpointWrite {self.directory}"
+
+
+@dataclass(frozen=True, eq=False)
+class DiscardExec(PhysicalOp):
+    """Runs ``child`` for its side effects (storing cached blocks) and outputs nothing."""
+
+    child: PhysicalOp
+
+    @property
+    def children(self) -> tuple[PhysicalOp, ...]:  # type: ignore[override]
+        return (self.child,)
+
+    @property
+    def output(self) -> list[AttributeReference]:
+        return self.child.output
+
+    def execute(self, ctx: TaskContext, partition: int) -> Iterator[pa.RecordBatch]:
+        for _ in self.child.execute(ctx, partition):
+            pass
+        yield from ()
+
+
+def checkpoint_file(directory: str, partition: int) -> str:
+    return str(Path(directory) / f"part-{partition:05d}.arrow")
+
+
+def checkpoint_files(directory: str, partitions: int) -> tuple[str, ...]:
+    return tuple(checkpoint_file(directory, p) for p in range(partitions))
+
+
+def cached_scan(attrs: Sequence[AttributeReference], data: Any,
+                child: PhysicalOp | None) -> CachedScanExec:
+    """The scan of a cached dataset: ``data`` is a `CacheData`; the lineage is dropped when
+    every partition is cached."""
+    return CachedScanExec(data.cache_id, tuple(attrs), data.level, data.num_partitions,
+                          data.locations, None if data.complete else child)
+
+
 def plan(node: LogicalPlan, conf: PlannerConf) -> PhysicalOp:
     return _Planner(conf).plan(node)
 
@@ -159,6 +330,14 @@ class _Planner:
                             file_schema, tuple(node.output), arrow_filter, node.options,
                             ", ".join(expr_string(f) for f in node.pushed_filters),
                             node.partition_names)
+
+    def _plan_CachedRelation(self, node: CachedRelation) -> PhysicalOp:
+        lineage = node.data.lineage
+        child = None if lineage is None or node.data.complete else self.plan(lineage)
+        return cached_scan(node.attrs, node.data, child)
+
+    def _plan_CheckpointRelation(self, node: CheckpointRelation) -> PhysicalOp:
+        return CheckpointScanExec(node.attrs, node.paths)
 
     def _plan_Project(self, node: Project) -> PhysicalOp:
         child = self.plan(node.child)

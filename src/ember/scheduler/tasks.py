@@ -7,9 +7,12 @@ carries out the instructions it returns: `LaunchTask` and `KillTask` go to execu
 
 * One task set per stage attempt, one task per partition; each executor has
   ``cores // cpus_per_task`` slots.
-* Placement: a partition goes to its preferred executor (PROCESS_LOCAL) when that executor has a
-  free slot, otherwise to the next executor with a free slot, round-robin, so tasks spread out.
-  There is no delay scheduling: nothing here reads a clock.
+* Placement: a partition goes to its preferred executor (PROCESS_LOCAL: the one holding its
+  cached block) when that executor has a free slot. Otherwise it waits for that executor up to
+  ``locality_wait`` seconds (``spark.locality.wait``) since the task set last launched a local
+  task, then goes to the next executor with a free slot, round-robin, so tasks spread out. A
+  partition whose preferred executor is gone, or failed it, goes anywhere at once. Time comes in
+  as events (`tick`, with the driver's clock): nothing here reads a clock.
 * A failed task is retried, on another executor if one has a free slot, until its partition has
   failed ``max_failures`` times (``spark.task.maxFailures``); then the task set is aborted.
 * A fetch failure turns the task set into a *zombie*: it launches nothing more, its running
@@ -39,7 +42,14 @@ from ember.scheduler.events import (
     TaskSucceeded,
 )
 
-__all__ = ["TaskScheduler"]
+__all__ = ["ClockTickEvent", "TaskScheduler"]
+
+
+@dataclass(frozen=True)
+class ClockTickEvent(events.Event):
+    """The driver's clock, in seconds; it only moves forward."""
+
+    now: float
 
 RUNNING = "running"
 SUCCEEDED = "succeeded"
@@ -81,6 +91,8 @@ class _TaskSet:
     failed_on: dict[int, set[str]] = field(default_factory=dict)
     launches: dict[int, int] = field(default_factory=dict)
     zombie: bool = False
+    # When the task set last launched a task on its preferred executor (or was submitted).
+    last_local_launch: float = 0.0
 
     @property
     def name(self) -> str:
@@ -125,6 +137,7 @@ class TaskScheduler:
         *,
         max_failures: int = 4,
         cpus_per_task: int = 1,
+        locality_wait: float = 0.0,
         story_size: int = events.STORY_SIZE,
     ) -> None:
         if max_failures < 1:
@@ -133,8 +146,13 @@ class TaskScheduler:
         if cpus_per_task < 1:
             msg = f"cpus_per_task (spark.task.cpus) must be at least 1, got {cpus_per_task}"
             raise ValueError(msg)
+        if locality_wait < 0:
+            msg = f"locality_wait (spark.locality.wait) must not be negative, got {locality_wait}"
+            raise ValueError(msg)
         self.max_failures = max_failures
         self.cpus_per_task = cpus_per_task
+        self.locality_wait = locality_wait
+        self._now = 0.0
         self.story: events.Story = events.new_story(story_size)
         self._ids = events.EventIds("tasks")
         self._task_ids = itertools.count(0)
@@ -215,6 +233,11 @@ class TaskScheduler:
         )
         return self.handle(event)
 
+    def tick(self, now: float, *, event_id: str | None = None) -> list[Instruction]:
+        """The clock moved to ``now``: tasks that waited long enough for their preferred
+        executor may now launch anywhere."""
+        return self.handle(ClockTickEvent(now, event_id=self._ids.resolve(event_id)))
+
     def handle(self, event: events.Event) -> list[Instruction]:
         """Apply one event and return the instructions it produces, in order."""
         handler = self._EVENT_HANDLERS.get(type(event))
@@ -235,6 +258,14 @@ class TaskScheduler:
     def pending_tasks(self) -> int:
         """Tasks waiting for a slot (what dynamic allocation sizes the executor count on)."""
         return sum(len(ts.pending) for ts in self._tasksets.values() if not ts.zombie)
+
+    def waiting_for_locality(self) -> bool:
+        """Whether a pending task waits for its busy preferred executor while slots are free
+        elsewhere (then the driver should keep the clock ticking)."""
+        if self.free_slots() == 0:
+            return False
+        return any(self._holds_back(ts, p) for ts in self._tasksets.values() if not ts.zombie
+                   for p in ts.pending)
 
     def is_idle(self) -> bool:
         return not self._tasks and self.pending_tasks() == 0
@@ -269,6 +300,7 @@ class TaskScheduler:
         ts = _TaskSet(
             event.stage_id, event.stage_attempt, event.partitions,
             {p: executor for p, executor in event.preferred if p in wanted},
+            last_local_launch=self._now,
         )
         for partition in event.partitions:
             ts.enqueue(partition)
@@ -344,7 +376,12 @@ class TaskScheduler:
         self._drop_if_done(ts, eid)
         return out
 
+    def _on_clock_tick(self, event: ClockTickEvent) -> list[Instruction]:
+        self._now = max(self._now, event.now)
+        return self._schedule(event.event_id)
+
     _EVENT_HANDLERS: dict[type, Callable[..., list[Instruction]]] = {
+        ClockTickEvent: _on_clock_tick,
         events.TaskSetSubmittedEvent: _on_taskset_submitted,
         events.ExecutorAddedEvent: _on_executor_added,
         events.ExecutorLostEvent: _on_executor_lost,
@@ -524,17 +561,34 @@ class TaskScheduler:
 
     def _launch_anywhere(self, ts: _TaskSet, eid: str) -> list[Instruction]:
         out: list[Instruction] = []
+        held: list[int] = []  # waiting for their preferred executor: keep their queue order
         while ts.queue:
             partition = ts.queue[0]
             if partition not in ts.pending:
                 ts.queue.popleft()  # stale: launched from a local queue
+                continue
+            if self._holds_back(ts, partition):
+                held.append(ts.queue.popleft())
                 continue
             executor = self._pick_executor(avoid=ts.failed_on.get(partition, set()))
             if executor is None:
                 break
             ts.queue.popleft()
             out.append(self._launch(ts, partition, executor, eid))
+        if held:
+            ts.queue.extendleft(reversed(held))
+            self._record(eid, f"{ts.name} partitions {held} wait for their preferred executors "
+                              f"(spark.locality.wait {self.locality_wait:g}s)")
         return out
+
+    def _holds_back(self, ts: _TaskSet, partition: int) -> bool:
+        """Whether ``partition`` should still wait for its preferred executor."""
+        executor_id = ts.preferred.get(partition)
+        if executor_id is None or self.locality_wait <= 0 or executor_id not in self._executors:
+            return False
+        if executor_id in ts.failed_on.get(partition, ()):
+            return False
+        return self._now - ts.last_local_launch < self.locality_wait
 
     def _pick_executor(self, *, avoid: set[str]) -> _Executor | None:
         """The next executor with a free slot, round-robin, preferring ones not in ``avoid``."""
@@ -569,6 +623,8 @@ class TaskScheduler:
         executor.running.add(task.task_id)
         ts.running.setdefault(partition, set()).add(task.task_id)
         local = ts.preferred.get(partition) == executor.executor_id
+        if local:
+            ts.last_local_launch = self._now
         self._record(eid, f"launching {task.name} on executor {executor.executor_id}"
                           + (" (PROCESS_LOCAL)" if local else ""))
         return LaunchTask(

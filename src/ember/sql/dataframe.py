@@ -664,21 +664,83 @@ class DataFrame:
         ])
 
     def cache(self) -> DataFrame:
-        """Accepted for compatibility; nothing is cached yet, so actions recompute the plan."""
-        return self
+        """Persist at MEMORY_AND_DISK_DESER, PySpark's default for DataFrames; see `persist`."""
+        from ember.core.storagelevel import StorageLevel
+
+        return self.persist(StorageLevel.MEMORY_AND_DISK_DESER)
 
     def persist(self, storageLevel: Any = None) -> DataFrame:
-        """Accepted for compatibility; nothing is cached yet, so actions recompute the plan."""
+        """Keep this DataFrame's partitions once computed, in the block managers of the executors
+        that compute them; later actions on it, or on DataFrames built from it, read them.
+
+        A partition lost with its executor, or evicted at MEMORY_ONLY, is recomputed from the
+        plan. Returns this DataFrame.
+
+        >>> df = spark.range(3).persist()  # doctest: +SKIP
+        >>> df.storageLevel  # doctest: +SKIP
+        StorageLevel(True, True, False, True, 1)
+        """
+        from ember.core.storagelevel import StorageLevel, checked
+
+        level = checked(StorageLevel.MEMORY_AND_DISK_DESER if storageLevel is None
+                        else storageLevel, setting="storageLevel of DataFrame.persist")
+        runtime = self.sparkSession._runtime()
+        if runtime.cached_entry(self._plan) is None:
+            runtime.cache_plan(self._plan, self.sparkSession.sparkContext._new_rdd_id(), level)
         return self
 
     def unpersist(self, blocking: bool = False) -> DataFrame:
+        """Stop caching this DataFrame and drop its stored partitions."""
+        self.sparkSession._runtime().uncache_plan(self._plan)
         return self
 
     @property
     def storageLevel(self) -> Any:
         from ember.core.storagelevel import StorageLevel
 
-        return StorageLevel(False, False, False, False, 1)
+        entry = self.sparkSession._runtime().cached_entry(self._plan)
+        return entry.level if entry is not None else StorageLevel(False, False, False, False, 1)
+
+    @property
+    def is_cached(self) -> bool:
+        return self.sparkSession._runtime().cached_entry(self._plan) is not None
+
+    def checkpoint(self, eager: bool = True) -> DataFrame:
+        """A DataFrame over this one's rows written to the checkpoint directory
+        (``sc.setCheckpointDir``), one Arrow IPC file per partition: its plan no longer holds
+        the lineage. ember writes the files at once, whatever ``eager`` says."""
+        from ember.exec.task import ResultSink
+        from ember.plan.logical import CheckpointRelation
+        from ember.plan.physical import CheckpointWriteExec, checkpoint_files
+
+        runtime = self.sparkSession._runtime()
+        directory = runtime.new_checkpoint_path(
+            f"dataframe-{self.sparkSession.sparkContext._new_rdd_id()}")
+        root = runtime.physical_plan(runtime.optimize(self._plan))
+        outcomes = runtime.run_job(CheckpointWriteExec(directory, root), ResultSink())
+        relation = CheckpointRelation(tuple(self._plan.output),
+                                      checkpoint_files(directory, len(outcomes)))
+        return DataFrame(relation, self.sparkSession)
+
+    def localCheckpoint(self, eager: bool = True, storageLevel: Any = None) -> DataFrame:
+        """A DataFrame over this one's rows stored in the executors' block managers, without
+        lineage: faster than ``checkpoint()``, but lost with an executor. ember stores the
+        rows at once, whatever ``eager`` says."""
+        from ember.core.storagelevel import StorageLevel, checked
+        from ember.exec.task import ResultSink
+        from ember.plan.logical import CacheData, CachedRelation
+        from ember.plan.physical import DiscardExec
+
+        level = checked(StorageLevel.MEMORY_AND_DISK if storageLevel is None else storageLevel,
+                        setting="storageLevel of DataFrame.localCheckpoint")
+        runtime = self.sparkSession._runtime()
+        attrs = tuple(self._plan.output)
+        data = CacheData(self.sparkSession.sparkContext._new_rdd_id(), level,
+                         runtime.optimize(self._plan))
+        root = runtime.physical_plan(CachedRelation(attrs, data))
+        runtime.run_job(DiscardExec(root), ResultSink())
+        return DataFrame(CachedRelation(attrs, CacheData(data.cache_id, level, None)),
+                         self.sparkSession)
 
     @property
     def write(self) -> DataFrameWriter:
