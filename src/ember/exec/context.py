@@ -43,4 +43,6 @@ class TaskContext:
     get_broadcast: BroadcastGetter
     # Reduce-partition ranges of this stage's shuffle reads, decided by adaptive coalescing.
     reduce_ranges: tuple[tuple[int, int], ...] = ()
+    # The executor's block manager (cached partitions), when the task runs in an executor.
+    blocks: object | None = None
     metrics: TaskMetrics = field(default_factory=TaskMetrics)

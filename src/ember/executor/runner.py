@@ -106,6 +106,7 @@ class Executor:
                 local_dir=self.local_dir, read_shuffle=_unset_reader,
                 get_broadcast=self._get_broadcast, reduce_ranges=desc.reduce_ranges)
             ctx.read_shuffle = self._shuffle_reader(ctx)
+            ctx.blocks = getattr(self, "blocks", None)
             outcome = run_task(desc, ctx)
             status = {"state": "FINISHED", "metrics": outcome.metrics}
             if outcome.sizes is not None:
@@ -192,6 +193,9 @@ class Executor:
         return read
 
     def _get_broadcast(self, broadcast_id: int) -> pa.Table:
+        blocks = getattr(self, "blocks", None)
+        if blocks is not None:  # fetched once per executor, counted in its metrics
+            return blocks.broadcast_table(broadcast_id)
         with self._lock:
             cached = self._broadcasts.get(broadcast_id)
         if cached is not None:

@@ -146,9 +146,25 @@ def make_app(executor: Executor, layout: MemoryLayout | None = None) -> FastAPI:
     @app.get("/blocks/{block_id}", dependencies=auth)
     def block(block_id: str) -> Response:
         data = executor.pop_block(block_id)
+        blocks = getattr(executor, "blocks", None)
+        if data is None and blocks is not None:  # a cached partition
+            data = blocks.block_bytes(block_id)
         if data is None:
             raise HTTPException(status_code=404, detail=f"no block {block_id} on this executor")
         return Response(content=data, media_type="application/vnd.apache.arrow.stream")
+
+    @app.delete("/blocks", dependencies=auth)
+    def remove_blocks(rdd: int | None = None, broadcast: int | None = None) -> dict:
+        """Drop the cached blocks of one dataset (``?rdd=``) or a broadcast value."""
+        blocks = getattr(executor, "blocks", None)
+        if blocks is None:
+            return {"removed": 0}
+        removed = 0
+        if rdd is not None:
+            removed += blocks.remove_rdd(rdd)
+        if broadcast is not None:
+            removed += int(blocks.remove_broadcast(broadcast))
+        return {"removed": removed}
 
     @app.delete("/shuffle/{shuffle_id}", dependencies=auth)
     def remove(shuffle_id: int) -> dict:
@@ -170,6 +186,11 @@ def make_app(executor: Executor, layout: MemoryLayout | None = None) -> FastAPI:
                             ("shuffle_read_remote_bytes_total", m.shuffle_read_remote_bytes),
                             ("shuffle_read_local_bytes_total", m.shuffle_read_local_bytes)):
             lines.append(f'ember_executor_{name}{{executor_id="{executor.executor_id}"}} {value}')
+        blocks = getattr(executor, "blocks", None)
+        if blocks is not None:
+            for name, value in sorted(vars(blocks.metrics).items()):
+                lines.append(f'ember_executor_{name}_total{{executor_id="{executor.executor_id}"}} '
+                             f'{value}')
         if layout is not None:
             for name, value in (("memory_heap_bytes", layout.heap),
                                 ("memory_max_bytes", layout.max_memory),
@@ -256,6 +277,11 @@ def main() -> None:
     sock.bind((bind, int(env.get("EMBER_EXECUTOR_PORT", "0"))))
     advertise = env.get("POD_IP") or ("127.0.0.1" if bind in {"0.0.0.0", ""} else bind)
     executor.address = f"http://{advertise}:{sock.getsockname()[1]}"
+    from ember.executor.block_manager import BlockManager
+
+    executor.blocks = BlockManager(  # type: ignore[attr-defined]
+        executor_id=executor_id, local_dir=local_dir, driver_url=executor.driver_url,
+        token=executor.token, pool=getattr(executor, "memory_pool", None))
     config = uvicorn.Config(make_app(executor, layout), log_level="warning", access_log=False,
                             lifespan="off", timeout_keep_alive=60)
     server = uvicorn.Server(config)
