@@ -12,6 +12,8 @@ DEFAULTS: dict[str, str] = {
     "spark.master": "local[*]",
     "spark.executor.cores": "1",
     "spark.executor.memory": "1g",
+    "spark.memory.fraction": "0.6",
+    "spark.memory.storageFraction": "0.5",
     "spark.task.cpus": "1",
     "spark.task.maxFailures": "4",
     "spark.stage.maxConsecutiveAttempts": "4",

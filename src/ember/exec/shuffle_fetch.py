@@ -10,7 +10,9 @@ how many bytes each reduce partition takes. It turns that into :class:`BlockRequ
   thread with its own event loop. The bytes of requests in flight *and* of responses not yet
   taken by the consumer stay under ``max_bytes_in_flight`` (Spark's
   ``spark.reducer.maxSizeInFlight``); a single request larger than that is still sent, alone.
-- Every body is checked against the size the map reported, then decoded into record batches.
+- Every body is checked against the size the map reported and the CRC32 of each block (from the
+  map's index: read locally, or sent by the serving executor in a header), then decoded into
+  record batches.
 
 Any failure to get or decode a map's blocks raises :class:`FetchFailedError` naming the map
 and the executor, which the scheduler turns into a resubmission of that map.
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     import aiohttp
 
 __all__ = [
+    "CHECKSUM_HEADER",
     "BlockRequest",
     "FetchFailedError",
     "FetchStats",
@@ -43,6 +46,8 @@ __all__ = [
 ]
 
 _READ_CHUNK = 1 << 20
+# Response header of a shuffle block: the CRC32 of each reduce partition, comma-separated.
+CHECKSUM_HEADER = "X-Ember-Block-Checksums"
 
 
 @dataclass(frozen=True)
@@ -258,6 +263,8 @@ def _read_local(request: BlockRequest, local_dir: Path) -> bytes:
             local_dir, request.shuffle_id, request.map_id, request.reduce_start,
             request.reduce_end,
         )
+    except shuffle_files.CorruptBlockError as exc:
+        raise FetchFailedError.for_request(request, f"corrupt block: {exc}") from exc
     except (OSError, IndexError) as exc:
         raise FetchFailedError.for_request(request, f"local read failed: {exc}") from exc
     if len(data) != request.total_size:
@@ -276,6 +283,20 @@ def _decode(request: BlockRequest, data: bytes | bytearray) -> Iterator[pa.Recor
         reason = f"corrupt block: {type(exc).__name__}: {exc}"
         raise FetchFailedError.for_request(request, reason) from exc
     yield from batches
+
+
+def _verify(request: BlockRequest, body: bytearray, header: str | None) -> None:
+    """Check a fetched range against the CRC32s the serving executor read from its index."""
+    if header is None:
+        return
+    try:
+        checksums = [int(c) for c in header.split(",")] if header else []
+    except ValueError:
+        raise FetchFailedError.for_request(
+            request, f"unreadable {CHECKSUM_HEADER} header {header[:80]!r}") from None
+    problem = shuffle_files.verify_checksums(body, request.sizes, checksums)
+    if problem is not None:
+        raise FetchFailedError.for_request(request, f"corrupt block: {problem}")
 
 
 class _Done:
@@ -443,6 +464,7 @@ class _RemoteFetcher:
                 if got != expected:
                     reason = f"truncated body: received {got} of {expected} bytes"
                     raise FetchFailedError.for_request(request, reason)
+                _verify(request, body, resp.headers.get(CHECKSUM_HEADER))
                 return body
         except FetchFailedError:
             raise

@@ -6,7 +6,9 @@ A map task writes two files per shuffle into its executor's shuffle directory:
   *stream* (schema, record batches, end-of-stream marker), LZ4-compressed by default, back to
   back. A reduce partition with no rows takes 0 bytes.
 - ``shuffle_{shuffle}_{map}_0.index``: ``num_partitions + 1`` little-endian int64 offsets
-  into the data file; partition ``r`` is the byte range ``[offset[r], offset[r + 1])``.
+  into the data file; partition ``r`` is the byte range ``[offset[r], offset[r + 1])``. Then
+  ``num_partitions`` more int64: the CRC32 of each partition's bytes, which every reader checks
+  (a corrupt or truncated block must fail the fetch, never be decoded as data).
 
 Because the streams are contiguous, partitions ``[start, end)`` are one byte range, which a
 reducer can fetch in one request (Spark's batched fetch). Each stream is self-contained, so
@@ -16,22 +18,32 @@ Both files are written under temporary names and renamed, the index last: the in
 commit marker, so a reader never sees a half-written output. As in Spark, if a valid output
 of the same map already exists (an earlier attempt of the task committed first), it is kept
 and the new attempt's files are discarded, so readers never see the bytes change.
+
+When the task's execution memory runs out, the writer spills its buffers (one IPC stream per
+partition, as in the data file) and merges the spills into the data file at commit.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import uuid
-from collections.abc import Iterator, Sequence
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
 from ember.exec import hashing
 
+if TYPE_CHECKING:
+    from ember.exec.spill import SpillFile, SpillFiles, TaskMemoryLike
+
 __all__ = [
+    "CorruptBlockError",
     "ShuffleWriter",
     "block_location",
     "data_path",
@@ -39,11 +51,19 @@ __all__ = [
     "decode_blocks",
     "index_path",
     "read_block_bytes",
+    "read_checksums",
     "read_index",
+    "verify_checksums",
     "remove_shuffle",
 ]
 
 _INDEX_DTYPE = np.dtype("<i8")
+
+
+class CorruptBlockError(OSError):
+    """Bytes of a map output that do not match the checksums its index recorded."""
+
+_CRC_CHUNK = 4 << 20
 
 
 def data_path(directory: str | Path, shuffle_id: int, map_id: int) -> Path:
@@ -86,6 +106,8 @@ class ShuffleWriter:
         compression: str | None = "lz4",
         target_batch_rows: int = 256 * 1024,
         target_batch_bytes: int = 32 * 1024 * 1024,
+        memory: TaskMemoryLike | None = None,
+        spills: SpillFiles | None = None,
     ) -> None:
         if num_partitions < 1:
             msg = f"num_partitions must be at least 1, got {num_partitions}"
@@ -102,6 +124,11 @@ class ShuffleWriter:
         self._buffered_bytes = 0
         self._buffered_rows = 0
         self._committed: list[int] | None = None
+        # Buffered bytes are reserved on ``memory``; when it says no they go to ``spills``.
+        self.memory = memory
+        self.spills = spills
+        self._reserved = 0
+        self._spilled: list[SpillFile] = []
 
     @property
     def buffered_bytes(self) -> int:
@@ -135,6 +162,7 @@ class ShuffleWriter:
         if data.num_rows == 0:
             return
         parts = hashing.split_by_partition(data, pids, self.num_partitions)
+        added = 0
         for p, part in enumerate(parts):
             if part is None:
                 continue
@@ -145,6 +173,21 @@ class ShuffleWriter:
                 self._buffers[p].append(batch)
                 self._buffered_bytes += batch.nbytes
                 self._buffered_rows += batch.num_rows
+                added += batch.nbytes
+        if self.memory is None or self.spills is None:
+            return
+        if self.memory.reserve(added):
+            self._reserved += added
+        else:
+            self.spill()
+
+    def spill(self) -> None:
+        """Write the buffered rows to a spill file and give their memory back."""
+        if self.spills is None or not self._buffered_rows:
+            return
+        parts = [list(self._coalesce(b)) for b in self._buffers]
+        self._spilled.append(self.spills.write_partitioned(self.schema, parts))
+        self._release_buffers()
 
     def commit(self) -> list[int]:
         """Write the data and index files; return the byte size of each reduce partition."""
@@ -163,9 +206,9 @@ class ShuffleWriter:
         tmp_data = final_data.with_name(f"{final_data.name}.{token}.tmp")
         tmp_index = final_index.with_name(f"{final_index.name}.{token}.tmp")
         try:
-            offsets = self._write_data(tmp_data)
+            offsets, checksums = self._write_data(tmp_data)
             with open(tmp_index, "wb") as f:
-                f.write(np.asarray(offsets, dtype=_INDEX_DTYPE).tobytes())
+                f.write(np.asarray(offsets + checksums, dtype=_INDEX_DTYPE).tobytes())
             existing = _existing_sizes(self.directory, self.shuffle_id, self.map_id,
                                        self.num_partitions)
             if existing is not None:
@@ -180,9 +223,13 @@ class ShuffleWriter:
                 os.replace(tmp_data, final_data)
                 os.replace(tmp_index, final_index)
                 sizes = np.diff(offsets).tolist()
-        except BaseException:
+        except BaseException as exc:
             tmp_data.unlink(missing_ok=True)
             tmp_index.unlink(missing_ok=True)
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                from ember.exec.spill import spill_error
+
+                raise spill_error(self.directory, exc) from exc
             raise
         self._release_buffers()
         self._committed = sizes
@@ -196,23 +243,35 @@ class ShuffleWriter:
         self._buffers = [[] for _ in range(self.num_partitions)]
         self._buffered_bytes = 0
         self._buffered_rows = 0
+        if self.memory is not None and self._reserved:
+            self.memory.release(self._reserved)
+        self._reserved = 0
 
-    def _write_data(self, path: Path) -> list[int]:
+    def _write_data(self, path: Path) -> tuple[list[int], list[int]]:
+        """Write the data file; return its offsets and each partition's CRC32."""
         options = pa.ipc.IpcWriteOptions(compression=self.compression)
         offsets = [0]
         with pa.OSFile(str(path), "wb") as sink:
             for p in range(self.num_partitions):
                 batches = self._buffers[p]
-                if batches:
+                spilled = [s for s in self._spilled if s.offsets[p + 1] > s.offsets[p]]
+                if batches or spilled:
                     with pa.ipc.new_stream(sink, self.schema, options=options) as writer:
+                        for spill in spilled:
+                            for batch in spill.read_partition(p):
+                                writer.write_batch(batch)
                         for batch in self._coalesce(batches):
                             writer.write_batch(batch)
                     # Free this partition's slices as soon as they are on disk.
                     self._buffers[p] = []
                 offsets.append(sink.tell())
-        return offsets
+        if self.spills is not None:
+            for spill in self._spilled:
+                self.spills.delete(spill)
+        self._spilled = []
+        return offsets, _file_checksums(path, offsets)
 
-    def _coalesce(self, batches: list[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def _coalesce(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         """Concatenate runs of small batches into batches of about the target size."""
         run: list[pa.RecordBatch] = []
         rows = nbytes = 0
@@ -234,18 +293,69 @@ def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
     return pa.concat_batches(batches)
 
 
-def read_index(directory: str | Path, shuffle_id: int, map_id: int) -> np.ndarray:
-    """The ``num_partitions + 1`` offsets of a committed map output."""
+def _file_checksums(path: Path, offsets: list[int]) -> list[int]:
+    """The CRC32 of each byte range ``[offsets[i], offsets[i + 1])`` of ``path``."""
+    out = []
+    with open(path, "rb") as f:
+        for start, end in zip(offsets, offsets[1:], strict=False):
+            crc = 0
+            pos = start
+            while pos < end:
+                chunk = os.pread(f.fileno(), min(_CRC_CHUNK, end - pos), pos)
+                if not chunk:
+                    break
+                crc = zlib.crc32(chunk, crc)
+                pos += len(chunk)
+            out.append(crc)
+    return out
+
+
+def _read_index_entries(directory: str | Path, shuffle_id: int, map_id: int) -> np.ndarray:
+    """The offsets then the checksums of an index: ``2 * num_partitions + 1`` entries."""
     path = index_path(directory, shuffle_id, map_id)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         msg = f"no shuffle output for shuffle {shuffle_id} map {map_id}: {path} does not exist"
         raise FileNotFoundError(msg) from None
-    if len(raw) < 2 * _INDEX_DTYPE.itemsize or len(raw) % _INDEX_DTYPE.itemsize:
+    entries = len(raw) // _INDEX_DTYPE.itemsize
+    if entries < 3 or len(raw) % _INDEX_DTYPE.itemsize or entries % 2 == 0:
         msg = f"corrupt shuffle index {path}: {len(raw)} bytes"
         raise OSError(msg)
     return np.frombuffer(raw, dtype=_INDEX_DTYPE).astype(np.int64)
+
+
+def read_index(directory: str | Path, shuffle_id: int, map_id: int) -> np.ndarray:
+    """The ``num_partitions + 1`` offsets of a committed map output."""
+    entries = _read_index_entries(directory, shuffle_id, map_id)
+    return entries[: (len(entries) + 1) // 2]
+
+
+def read_checksums(directory: str | Path, shuffle_id: int, map_id: int, reduce_start: int = 0,
+                   reduce_end: int | None = None) -> list[int]:
+    """The CRC32 of each reduce partition in ``[reduce_start, reduce_end)`` of a map output."""
+    entries = _read_index_entries(directory, shuffle_id, map_id)
+    checksums = entries[(len(entries) + 1) // 2:]
+    end = len(checksums) if reduce_end is None else reduce_end
+    return [int(c) for c in checksums[reduce_start:end]]
+
+
+def verify_checksums(data: bytes | bytearray | memoryview, sizes: Sequence[int],
+                     checksums: Sequence[int]) -> str | None:
+    """Why ``data`` (blocks of ``sizes`` bytes) does not match ``checksums``; None if it does."""
+    if len(sizes) != len(checksums):
+        return f"{len(checksums)} checksums for {len(sizes)} blocks"
+    if sum(sizes) != len(data):
+        return f"{len(data)} bytes where the blocks add up to {sum(sizes)}"
+    view = memoryview(data)
+    offset = 0
+    for i, (size, expected) in enumerate(zip(sizes, checksums, strict=True)):
+        actual = zlib.crc32(view[offset:offset + size])
+        if actual != expected:
+            return (f"checksum mismatch in block {i} of the range: CRC32 {actual:#010x}, "
+                    f"the index says {expected:#010x}")
+        offset += size
+    return None
 
 
 def _existing_sizes(
@@ -295,7 +405,8 @@ def read_block_bytes(
     reduce_start: int,
     reduce_end: int | None = None,
 ) -> bytes:
-    """The bytes of reduce partitions ``[reduce_start, reduce_end)``, read from the local file."""
+    """The bytes of reduce partitions ``[reduce_start, reduce_end)``, read from the local file
+    and checked against the index's checksums (``OSError`` if they do not match)."""
     path, offset, length = block_location(directory, shuffle_id, map_id, reduce_start, reduce_end)
     if length == 0:
         return b""
@@ -309,6 +420,13 @@ def read_block_bytes(
         msg = f"shuffle data file {path} is truncated: read {len(data)} of {length} bytes " \
               f"at offset {offset}"
         raise OSError(msg)
+    end = reduce_start + 1 if reduce_end is None else reduce_end
+    offsets = read_index(directory, shuffle_id, map_id)[reduce_start:end + 1]
+    problem = verify_checksums(data, np.diff(offsets).tolist(),
+                               read_checksums(directory, shuffle_id, map_id, reduce_start, end))
+    if problem is not None:
+        msg = f"shuffle data file {path} is corrupt: {problem}"
+        raise CorruptBlockError(msg)
     return data
 
 

@@ -114,15 +114,24 @@ class TaskOutcome:
 
 
 def run_task(desc: TaskDescription, ctx: TaskContext) -> TaskOutcome:
+    """Run the task's pipeline into its sink; its spill files and memory go when it ends."""
+    try:
+        outcome = _run_into_sink(desc, ctx)
+    finally:
+        ctx.finish()
+    outcome.metrics = ctx.metrics.as_dict()
+    return outcome
+
+
+def _run_into_sink(desc: TaskDescription, ctx: TaskContext) -> TaskOutcome:
     batches = desc.root.execute(ctx, desc.partition)
     sink = desc.sink
     if isinstance(sink, ShuffleSink):
-        sizes = write_shuffle(batches, desc, sink, ctx)
-        return TaskOutcome(sizes=tuple(sizes), metrics=ctx.metrics.as_dict())
+        return TaskOutcome(sizes=tuple(write_shuffle(batches, desc, sink, ctx)))
     if isinstance(sink, FileWriteSink):
-        files = write_files(batches, desc.partition, sink, ctx, schema_of(desc.root.output))
-        return TaskOutcome(files=files, metrics=ctx.metrics.as_dict())
-    return TaskOutcome(result=encode_result(batches, desc, ctx), metrics=ctx.metrics.as_dict())
+        return TaskOutcome(files=write_files(batches, desc.partition, sink, ctx,
+                                             schema_of(desc.root.output)))
+    return TaskOutcome(result=encode_result(batches, desc, ctx))
 
 
 def encode_result(batches: Iterator[pa.RecordBatch], desc: TaskDescription,
@@ -168,7 +177,8 @@ def write_shuffle(batches: Iterator[pa.RecordBatch], desc: TaskDescription, sink
                   ctx: TaskContext) -> list[int]:
     schema = schema_of(desc.root.output)
     writer = ShuffleWriter(ctx.local_dir, sink.shuffle_id, desc.partition,
-                           sink.partitioning.num_partitions, schema)
+                           sink.partitioning.num_partitions, schema, memory=ctx.task_memory,
+                           spills=ctx.spills)
     offset = 0
     for b in batches:
         if not b.num_rows:

@@ -23,6 +23,7 @@ from ember.exec.context import ShuffleReader, TaskContext
 from ember.exec.shuffle_fetch import BlockRequest, FetchFailedError, FetchStats, fetch_blocks
 from ember.exec.shuffle_files import remove_shuffle
 from ember.exec.task import TaskDescription, decode_result, run_task
+from ember.executor.memory_pool import MemoryPool, TaskMemory
 
 log = logging.getLogger("ember.executor")
 
@@ -39,13 +40,16 @@ class ExecutorMetrics:
     shuffle_write_bytes: int = 0
     shuffle_read_remote_bytes: int = 0
     shuffle_read_local_bytes: int = 0
+    spill_bytes: int = 0
+    spill_files: int = 0
     active_tasks: int = 0
     by_task: dict[int, dict] = field(default_factory=dict)
 
 
 class Executor:
     def __init__(self, *, executor_id: str, driver_url: str, token: str, cores: int,
-                 local_dir: Path, max_direct_result: int = 1024 * 1024) -> None:
+                 local_dir: Path, max_direct_result: int = 1024 * 1024,
+                 memory_pool: MemoryPool | None = None) -> None:
         self.executor_id = executor_id
         self.driver_url = driver_url.rstrip("/")
         self.token = token
@@ -53,6 +57,9 @@ class Executor:
         self.local_dir = local_dir
         self.local_dir.mkdir(parents=True, exist_ok=True)
         self.max_direct_result = max_direct_result
+        # The executor's unified memory: tasks reserve execution memory from it, the block
+        # manager its storage side. Without one, tasks run with unbounded memory.
+        self.memory_pool = memory_pool
         self.address = ""
         self.pool = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="task")
         self.metrics = ExecutorMetrics()
@@ -99,12 +106,17 @@ class Executor:
             self.metrics.active_tasks += 1
         started = time.perf_counter()
         status: dict
+        pool = self.memory_pool
+        memory = TaskMemory(pool, desc.task_id)
+        if pool is not None:
+            pool.task_started(desc.task_id)
         try:
             ctx = TaskContext(
                 stage_id=desc.stage_id, stage_attempt=desc.stage_attempt,
                 partition=desc.partition, task_id=desc.task_id, executor_id=self.executor_id,
                 local_dir=self.local_dir, read_shuffle=_unset_reader,
-                get_broadcast=self._get_broadcast, reduce_ranges=desc.reduce_ranges)
+                get_broadcast=self._get_broadcast, reduce_ranges=desc.reduce_ranges,
+                memory=memory)
             ctx.read_shuffle = self._shuffle_reader(ctx)
             ctx.blocks = getattr(self, "blocks", None)
             outcome = run_task(desc, ctx)
@@ -129,6 +141,13 @@ class Executor:
         except BaseException as exc:  # user code may raise anything
             self.metrics.tasks_failed += 1
             status = {"state": "FAILED", "error": _error(exc)}
+        finally:
+            if pool is not None:
+                pool.task_finished(desc.task_id)
+        # Spills count whether or not the task succeeded: the disk was written either way.
+        with self._lock:
+                self.metrics.spill_bytes += memory.spill_bytes
+                self.metrics.spill_files += memory.spill_count
         status["duration_s"] = time.perf_counter() - started
         with self._lock:
             self.metrics.active_tasks -= 1

@@ -7,8 +7,10 @@ entrypoint. Everything it needs comes from the environment:
 - ``EMBER_EXECUTOR_CORES`` (default 1), ``EMBER_LOCAL_DIR``
 - ``EMBER_BIND_HOST`` (default 127.0.0.1) and ``POD_IP`` (the address to advertise)
 - ``EMBER_EXECUTOR_MEMORY``: the heap in bytes (default ``spark.executor.memory``'s, 1g), split
-  by Spark's unified memory model; the executor warns when its cgroup memory limit leaves less
-  than the 384 MiB minimum overhead on top of it.
+  by Spark's unified memory model (``EMBER_MEMORY_FRACTION`` and
+  ``EMBER_MEMORY_STORAGE_FRACTION`` carry spark.memory.fraction and .storageFraction) into one
+  `MemoryPool` that tasks and the block manager share; the executor warns when its cgroup
+  memory limit leaves less than the 384 MiB minimum overhead on top of it.
 """
 
 from __future__ import annotations
@@ -31,13 +33,16 @@ from fastapi.responses import PlainTextResponse
 
 from ember import rpc
 from ember.driver.server_socket import nodelay
-from ember.exec.shuffle_files import block_location
+from ember.errors import IllegalArgumentException
+from ember.exec.shuffle_fetch import CHECKSUM_HEADER
+from ember.exec.shuffle_files import block_location, read_checksums
 from ember.executor.memory import (
     MIN_OVERHEAD_BYTES,
     MemoryLayout,
     UnifiedMemoryManager,
     executor_heap_bytes,
 )
+from ember.executor.memory_pool import MemoryPool
 from ember.executor.runner import BadTaskError, Executor
 
 log = logging.getLogger("ember.executor")
@@ -90,10 +95,17 @@ def memory_fit_warning(heap: int, limit: int | None) -> str | None:
 
 
 def executor_memory() -> tuple[MemoryLayout, UnifiedMemoryManager]:
-    """The heap from ``EMBER_EXECUTOR_MEMORY``, split as Spark does, checked against the cgroup."""
-    value = os.environ.get("EMBER_EXECUTOR_MEMORY")
+    """The heap from ``EMBER_EXECUTOR_MEMORY``, split as Spark does (``EMBER_MEMORY_FRACTION``,
+    ``EMBER_MEMORY_STORAGE_FRACTION``: spark.memory.fraction and .storageFraction), checked
+    against the cgroup."""
+    env = os.environ
+    value = env.get("EMBER_EXECUTOR_MEMORY")
     heap = int(value) if value else executor_heap_bytes({})
-    layout = MemoryLayout(heap=heap)
+    layout = MemoryLayout(
+        heap=heap,
+        fraction=_env_fraction("EMBER_MEMORY_FRACTION", "spark.memory.fraction", 0.6),
+        storage_fraction=_env_fraction("EMBER_MEMORY_STORAGE_FRACTION",
+                                       "spark.memory.storageFraction", 0.5))
     try:
         limit = cgroup_memory_limit(Path("/proc/self/cgroup").read_text())
     except OSError:
@@ -102,6 +114,17 @@ def executor_memory() -> tuple[MemoryLayout, UnifiedMemoryManager]:
     if warning:
         log.warning("%s", warning)
     return layout, UnifiedMemoryManager(layout.max_memory, layout.storage_region)
+
+
+def _env_fraction(name: str, key: str, default: float) -> float:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        msg = f"{key} must be a number, got {value!r}\n\nuse e.g. {default}"
+        raise IllegalArgumentException(msg) from None
 
 
 def make_app(executor: Executor, layout: MemoryLayout | None = None) -> FastAPI:
@@ -138,10 +161,15 @@ def make_app(executor: Executor, layout: MemoryLayout | None = None) -> FastAPI:
             raise HTTPException(status_code=404, detail=str(exc)) from None
         except (IndexError, ValueError) as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from None
+        checksums = read_checksums(executor.local_dir, shuffle_id, map_id, reduce_id,
+                                   reduce_id + 1 if end is None else end)
         with open(path, "rb") as f:
             f.seek(offset)
             data = f.read(length)
-        return Response(content=data, media_type="application/vnd.apache.arrow.stream")
+        # The reader checks the bytes against the index's CRC32s: a corrupt or truncated data
+        # file becomes a fetch failure there, and the map is run again.
+        return Response(content=data, media_type="application/vnd.apache.arrow.stream",
+                        headers={CHECKSUM_HEADER: ",".join(map(str, checksums))})
 
     @app.get("/blocks/{block_id}", dependencies=auth)
     def block(block_id: str) -> Response:
@@ -184,7 +212,9 @@ def make_app(executor: Executor, layout: MemoryLayout | None = None) -> FastAPI:
                             ("active_tasks", m.active_tasks),
                             ("shuffle_write_bytes_total", m.shuffle_write_bytes),
                             ("shuffle_read_remote_bytes_total", m.shuffle_read_remote_bytes),
-                            ("shuffle_read_local_bytes_total", m.shuffle_read_local_bytes)):
+                            ("shuffle_read_local_bytes_total", m.shuffle_read_local_bytes),
+                            ("spill_bytes_total", m.spill_bytes),
+                            ("spill_files_total", m.spill_files)):
             lines.append(f'ember_executor_{name}{{executor_id="{executor.executor_id}"}} {value}')
         blocks = getattr(executor, "blocks", None)
         if blocks is not None:
@@ -268,8 +298,8 @@ def main() -> None:
     executor = Executor(executor_id=executor_id, driver_url=env["EMBER_DRIVER_URL"],
                         token=env["EMBER_SECRET"], cores=int(env.get("EMBER_EXECUTOR_CORES", "1")),
                         local_dir=local_dir,
-                        max_direct_result=int(env.get("EMBER_MAX_DIRECT_RESULT", str(1 << 20))))
-    executor.memory_manager = memory_manager  # type: ignore[attr-defined]
+                        max_direct_result=int(env.get("EMBER_MAX_DIRECT_RESULT", str(1 << 20))),
+                        memory_pool=MemoryPool(memory_manager))
     bind = env.get("EMBER_BIND_HOST", "127.0.0.1")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

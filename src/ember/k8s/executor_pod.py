@@ -162,6 +162,10 @@ def _env(conf: Mapping[str, str], *, executor_id: str, driver_url: str, heap: in
         {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
     ]
+    for key, name in (("spark.memory.fraction", "EMBER_MEMORY_FRACTION"),
+                      ("spark.memory.storageFraction", "EMBER_MEMORY_STORAGE_FRACTION")):
+        if conf.get(key):
+            env.append({"name": name, "value": str(conf[key])})
     if conf.get("spark.task.maxDirectResultSize"):
         env.append({"name": "EMBER_MAX_DIRECT_RESULT",
                     "value": str(conf["spark.task.maxDirectResultSize"])})

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -74,11 +75,14 @@ def test_round_trip_keeps_every_row_in_its_partition_with_nulls_and_types(
     assert got_rows == source.num_rows
 
 
-def test_index_holds_n_plus_one_little_endian_offsets(tmp_path: Path) -> None:
+def test_index_holds_n_plus_one_little_endian_offsets_then_n_checksums(tmp_path: Path) -> None:
     sizes, _ = _write(tmp_path, [_batch(0, 500)], 4)
     raw = (tmp_path / "shuffle_1_0_0.index").read_bytes()
-    offsets = np.frombuffer(raw, dtype="<i8")
-    assert len(offsets) == 5
+    entries = np.frombuffer(raw, dtype="<i8")
+    assert len(entries) == 9
+    offsets, checksums = entries[:5], entries[5:]
+    data = (tmp_path / "shuffle_1_0_0.data").read_bytes()
+    assert checksums.tolist() == [zlib.crc32(data[offsets[r]:offsets[r + 1]]) for r in range(4)]
     assert offsets[0] == 0 and np.diff(offsets).tolist() == sizes
     assert offsets[-1] == (tmp_path / "shuffle_1_0_0.data").stat().st_size
     for r in range(4):

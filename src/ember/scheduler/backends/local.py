@@ -15,13 +15,46 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger("ember.backend")
 
 LostCallback = Callable[[str, str], None]
+
+
+def memory_env(conf: Mapping[str, str] | object | None) -> dict[str, str]:
+    """The environment that gives an executor its memory: ``spark.executor.memory`` (default
+    1g), ``spark.memory.fraction`` and ``spark.memory.storageFraction``.
+
+    Values that are not sizes or numbers are refused here, before any executor starts, with a
+    message naming the setting; the executor checks their ranges when it splits its heap.
+    """
+    from ember.core.conf import parse_bytes
+    from ember.errors import IllegalArgumentException
+
+    getter = getattr(conf, "get", None)
+
+    def setting(key: str) -> str | None:
+        value = getter(key) if getter is not None else None
+        return str(value) if value else None
+
+    heap = parse_bytes(setting("spark.executor.memory") or "1g", key="spark.executor.memory",
+                       default_unit="m")
+    env = {"EMBER_EXECUTOR_MEMORY": str(heap)}
+    for key, name in (("spark.memory.fraction", "EMBER_MEMORY_FRACTION"),
+                      ("spark.memory.storageFraction", "EMBER_MEMORY_STORAGE_FRACTION")):
+        value = setting(key)
+        if value is None:
+            continue
+        try:
+            float(value)
+        except ValueError:
+            msg = f"{key} must be a number, got {value!r}\n\nuse e.g. 0.6"
+            raise IllegalArgumentException(msg) from None
+        env[name] = value
+    return env
 
 
 @dataclass
@@ -45,7 +78,8 @@ class LocalBackend:
     def __init__(self, *, num_executors: int, cores: int, driver_url: str, app_id: str,
                  token: str, work_dir: Path, on_lost: LostCallback,
                  extra_env: dict[str, str] | None = None, max_replacements: int | None = None,
-                 max_direct_result: int = 1 << 20) -> None:
+                 max_direct_result: int = 1 << 20,
+                 conf: Mapping[str, str] | object | None = None) -> None:
         self.num_executors = num_executors
         self.cores = cores
         self.driver_url = driver_url
@@ -57,6 +91,10 @@ class LocalBackend:
         self.max_replacements = max_replacements if max_replacements is not None \
             else 2 * num_executors + 8
         self.max_direct_result = max_direct_result
+        if conf is None:
+            # The driver runtime that owns ``on_lost`` holds the application's settings.
+            conf = getattr(getattr(on_lost, "__self__", None), "conf", None)
+        self.memory_env = memory_env(conf)
         self.replacements = 0
         self.procs: dict[str, ExecutorProcess] = {}
         self._ids = itertools.count(0)
@@ -101,6 +139,7 @@ class LocalBackend:
             "EMBER_EXECUTOR_CORES": str(self.cores),
             "EMBER_LOCAL_DIR": str(local_dir),
             "EMBER_MAX_DIRECT_RESULT": str(self.max_direct_result),
+            **self.memory_env,
         }
         ep = ExecutorProcess(executor_id, self.work_dir / f"executor-{executor_id}.log")
         with self._lock:
