@@ -2,6 +2,11 @@
 
 The partial phase runs before the shuffle and turns input rows into per-group states; the final
 phase merges the states of each group and finishes them into results.
+
+Both phases hold their group states in execution memory. When the task's memory will not hold
+more, `StateMerger` hash-partitions the states (with the deterministic hashing of
+``exec.hashing``, a seed per level) into spill files and merges each partition on its own, again
+spilling a partition that still does not fit, so every group is merged exactly once.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ember.exec import spill as spilling
 from ember.exec.context import TaskContext
 from ember.exec.expr_eval import evaluate, normalize_floats
 from ember.exec.operators import PhysicalOp, _expr_str, rebatch, table_batches
@@ -23,6 +29,11 @@ from ember.plan.expressions import AggregateCall, AttributeReference, Expression
 from ember.plan.grouped_aggregates import Groups
 
 PARTIAL_CHUNK_ROWS = 1 << 20
+# Bytes per group of Arrow's hash table, on top of the state columns themselves.
+HASH_TABLE_BYTES_PER_GROUP = 24
+# Past this many levels of re-partitioning a partition is merged in memory whatever its size:
+# its rows share too few keys for hashing to split them further.
+MAX_SPILL_LEVELS = 3
 
 
 def state_types(agg: AggregateCall) -> list[pa.DataType]:
@@ -167,29 +178,31 @@ class HashAggregateExec(PhysicalOp):
 
     def _partial(self, ctx: TaskContext, partition: int) -> Iterator[pa.RecordBatch]:
         key_names = [a.key for a in self.key_attrs]
-        partials: list[pa.Table] = []
+        merger = StateMerger(self, ctx, key_names)
         for chunk in rebatch(self.child.execute(ctx, partition), PARTIAL_CHUNK_ROWS):
             cols = {n: normalize_floats(evaluate(k, chunk))
                     for n, k in zip(key_names, self.keys, strict=True)}
             cols.update(_arg_columns(self.aggs, chunk))
-            partials.append(self._grouped(pa.table(cols), key_names, merge=False))
-        if not partials:
-            return
-        states = partials[0] if len(partials) == 1 else self._grouped(
-            pa.concat_tables(partials), key_names, merge=True)
-        yield from table_batches(states)
+            merger.add(self._grouped(pa.table(cols), key_names, merge=False))
+        for states in merger.results():
+            yield from table_batches(states)
 
     def _final(self, ctx: TaskContext, partition: int) -> Iterator[pa.RecordBatch]:
         key_names = [a.key for a in self.key_attrs]
         schema = pa.schema([pa.field(a.key, a.dtype) for a in self.child.output])
-        batches = [b for b in self.child.execute(ctx, partition) if b.num_rows]
-        table = pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
-        if not key_names and table.num_rows == 0:
+        merger = StateMerger(self, ctx, key_names)
+        for chunk in rebatch(self.child.execute(ctx, partition), PARTIAL_CHUNK_ROWS):
+            chunk = chunk.cast(schema) if chunk.schema != schema else chunk
+            merger.add(self._grouped(chunk, key_names, merge=True))
+        empty = True
+        for merged in merger.results():
+            empty = False
+            yield from table_batches(self._finish(merged, key_names))
+        if empty and not key_names:
             yield self._empty_global_row()
-            return
-        if table.num_rows == 0:
-            return
-        merged = self._grouped(table, key_names, merge=True)
+
+    def _finish(self, merged: pa.Table, key_names: list[str]) -> pa.Table:
+        """Results from merged states (one row per group)."""
         columns = [merged.column(n) for n in key_names]
         k = 0
         for agg, attr in zip(self.aggs, self.agg_attrs, strict=True):
@@ -203,8 +216,7 @@ class HashAggregateExec(PhysicalOp):
                 columns.append(spec.grouped.finish(states, attr.dtype, params))
             else:
                 columns.append(spec.finish(states, attr.dtype))
-        out = pa.Table.from_arrays(columns, names=key_names + [a.key for a in self.agg_attrs])
-        yield from table_batches(out)
+        return pa.Table.from_arrays(columns, names=key_names + [a.key for a in self.agg_attrs])
 
     def _empty_global_row(self) -> pa.RecordBatch:
         arrays = []
@@ -222,3 +234,105 @@ def _group_ids(rows: pa.ChunkedArray | pa.Array, num_rows: int) -> Groups:
     ids[pc.list_flatten(lists).to_numpy(zero_copy_only=False)] = np.repeat(
         np.arange(len(lists)), lengths)
     return Groups(ids, len(lists))
+
+
+class StateMerger:
+    """Merges the group-state tables of one task into one row per group, spilling if need be.
+
+    State tables are held while the task's memory grants their size (columns plus hash table).
+    On the first refusal the merger switches to partitioned mode: held and later states are
+    split by key hash into ``n`` partitions, buffered while memory allows and spilled when it
+    does not. `results` then merges each partition separately, through a merger one level
+    down, so a partition that still does not fit is split again with another seed.
+    """
+
+    def __init__(self, op: HashAggregateExec, ctx: TaskContext, key_names: list[str], *,
+                 level: int = 0) -> None:
+        self.op = op
+        self.ctx = ctx
+        self.memory = ctx.task_memory
+        self.key_names = key_names
+        self.level = level
+        # A global aggregate has one group: nothing to partition.
+        self.can_spill = bool(key_names) and level < MAX_SPILL_LEVELS
+        self.schema: pa.Schema | None = None
+        self.held: list[pa.Table] = []
+        self.reserved = 0
+        self.parts = 0
+        self.pending: list[list[pa.Table]] = []
+        self.spills: list[spilling.SpillFile] = []
+
+    def add(self, states: pa.Table) -> None:
+        if not states.num_rows:
+            return
+        self.schema = states.schema
+        cost = states.nbytes + HASH_TABLE_BYTES_PER_GROUP * states.num_rows
+        if not self.can_spill:
+            self.held.append(states)
+            return
+        if self.parts:
+            self._add_partitioned(states, cost)
+        elif self.memory.reserve(cost):
+            self.held.append(states)
+            self.reserved += cost
+        else:
+            held_bytes = sum(t.nbytes for t in self.held) + states.nbytes
+            budget = max(self.reserved, 1 << 20)
+            self.parts = spilling.partition_count(held_bytes, budget)
+            self.pending = [[] for _ in range(self.parts)]
+            held, self.held = self.held + [states], []
+            self._release()
+            self._spill_parts(held)
+
+    def results(self) -> Iterator[pa.Table]:
+        """Merged states, each group in exactly one table; memory and spills freed after."""
+        if not self.parts:
+            held, self.held = self.held, []
+            if held:
+                merged = held[0] if len(held) == 1 and not self.level else self.op._grouped(
+                    pa.concat_tables(held), self.key_names, merge=True)
+                yield merged
+            self._release()
+            return
+        self._flush()
+        spills, self.spills = self.spills, []
+        for p in range(self.parts):
+            child = StateMerger(self.op, self.ctx, self.key_names, level=self.level + 1)
+            for spill in spills:
+                for batch in spill.read_partition(p):
+                    child.add(pa.Table.from_batches([batch]))
+            yield from child.results()
+        for spill in spills:
+            self.ctx.spills.delete(spill)
+
+    def _add_partitioned(self, states: pa.Table, cost: int) -> None:
+        if not self.memory.reserve(cost):
+            self._flush()
+            if not self.memory.reserve(cost):
+                self._spill_parts([states])
+                return
+        self.reserved += cost
+        self._split_into_pending(states)
+
+    def _spill_parts(self, tables: list[pa.Table]) -> None:
+        for table in tables:
+            self._split_into_pending(table)
+        self._flush()
+
+    def _split_into_pending(self, table: pa.Table) -> None:
+        keys = [table.column(n) for n in self.key_names]
+        for p, part in enumerate(spilling.hash_split(table, keys, self.parts, self.level)):
+            if part is not None:
+                self.pending[p].append(part)
+
+    def _flush(self) -> None:
+        if any(self.pending) and self.schema is not None:
+            parts: list[list[pa.RecordBatch | pa.Table]] = [list(p) for p in self.pending]
+            self.spills.append(self.ctx.spills.write_partitioned(self.schema, parts))
+        self.pending = [[] for _ in range(self.parts)]
+        self._release()
+
+    def _release(self) -> None:
+        if self.reserved:
+            self.memory.release(self.reserved)
+        self.reserved = 0

@@ -4,17 +4,25 @@ Every join type is derived from one primitive: the (stream row, build row) index
 keys are equal (Acero's hash join on key columns plus row numbers), filtered by the residual
 condition. Outer, semi and anti joins then add or select rows with numpy. Payload columns are
 gathered with ``take`` at the end, so any column type can be carried through a join.
+
+The build side of a shuffled hash join is execution memory. When the task's memory will not
+hold it, the join turns into a grace hash join: both sides are hash-partitioned on their keys
+(deterministic hashing, a seed per level) into spill files, and partition ``p`` of the build
+side is joined with partition ``p`` of the stream side, one partition at a time; a build
+partition that still does not fit is partitioned again. Rows with equal keys always share a
+partition, so every join type keeps its meaning, null keys included (they never match).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ember.exec import spill as spilling
 from ember.exec.context import TaskContext
 from ember.exec.expr_eval import evaluate, normalize_floats
 from ember.exec.operators import PhysicalOp, _expr_str, rebatch, table_batches, to_table
@@ -22,6 +30,10 @@ from ember.plan.expressions import AttributeReference, Expression
 
 STREAM_CHUNK_ROWS = 1 << 21
 CROSS_CHUNK_PAIRS = 1 << 22
+# Past this many levels a build partition is joined in memory whatever its size: its rows share
+# too few keys for hashing to split them further.
+MAX_GRACE_LEVELS = 3
+GRACE_PARTITIONS = 16
 
 
 def equi_pairs(stream_keys: list[pa.Array], build_keys: list[pa.Array]) -> tuple[np.ndarray, np.ndarray]:
@@ -99,18 +111,87 @@ class JoinExec(PhysicalOp):
         return (f"{kind} {_expr_str(self.left_keys)}, {_expr_str(self.right_keys)}, "
                 f"{self.how.title().replace('_', '')}, {side}{residual}")
 
+    def _sides(self) -> tuple[PhysicalOp, PhysicalOp, Sequence[Expression], Sequence[Expression]]:
+        """(build op, stream op, build keys, stream keys)."""
+        if self.build_right:
+            return self.right, self.left, self.right_keys, self.left_keys
+        return self.left, self.right, self.left_keys, self.right_keys
+
     def execute(self, ctx: TaskContext, partition: int) -> Iterator[pa.RecordBatch]:
-        build_op, stream_op = (self.right, self.left) if self.build_right else (self.left, self.right)
-        build_keys_e, stream_keys_e = ((self.right_keys, self.left_keys) if self.build_right
-                                       else (self.left_keys, self.right_keys))
-        build_part = 0 if self.broadcast else partition
-        build = to_table(build_op.execute(ctx, build_part), build_op.output)
+        build_op, stream_op, _, _ = self._sides()
+        if self.broadcast or not self.left_keys:
+            # A broadcast build side is shared by the executor's tasks, not held per task.
+            build = to_table(build_op.execute(ctx, 0 if self.broadcast else partition),
+                             build_op.output)
+            yield from self._join_build(build, stream_op.execute(ctx, partition))
+            return
+        memory = ctx.task_memory
+        build_batches = iter(build_op.execute(ctx, partition))
+        held: list[pa.RecordBatch] = []
+        reserved = 0
+        for batch in build_batches:
+            if not batch.num_rows:
+                continue
+            held.append(batch)
+            if not memory.reserve(batch.nbytes):
+                memory.release(reserved)
+                yield from self._grace(ctx, _chain(held, build_batches),
+                                       stream_op.execute(ctx, partition), level=0)
+                return
+            reserved += batch.nbytes
+        try:
+            yield from self._join_build(to_table(held, build_op.output),
+                                        stream_op.execute(ctx, partition))
+        finally:
+            memory.release(reserved)
+
+    def _grace(self, ctx: TaskContext, build_batches: Iterable[pa.RecordBatch],
+               stream_batches: Iterable[pa.RecordBatch], *, level: int) -> Iterator[pa.RecordBatch]:
+        """Partition both sides by key hash into spill files, then join partition by partition."""
+        build_op, stream_op, build_keys_e, stream_keys_e = self._sides()
+        build_schema = schema_of_attrs(build_op.output)
+        stream_schema = schema_of_attrs(stream_op.output)
+        n = GRACE_PARTITIONS
+        build = spilling.PartitionedSpill(ctx.spills, ctx.task_memory, build_schema, n, level)
+        for batch in build_batches:
+            table = _as_table(batch, build_schema)
+            build.add(table, _join_keys(build_keys_e, table))
+        build.finish()
+        stream = spilling.PartitionedSpill(ctx.spills, ctx.task_memory, stream_schema, n, level)
+        for batch in stream_batches:
+            table = _as_table(batch, stream_schema)
+            stream.add(table, _join_keys(stream_keys_e, table))
+        stream.finish()
+        memory = ctx.task_memory
+        try:
+            for p in range(n):
+                part = to_table(build.read(p), build_op.output)
+                if not memory.reserve(part.nbytes):
+                    if level + 1 < MAX_GRACE_LEVELS:
+                        yield from self._grace(ctx, part.to_batches(), stream.read(p),
+                                               level=level + 1)
+                        continue
+                    # Too skewed to split: join it in memory all the same.
+                    yield from self._join_build(part, stream.read(p))
+                    continue
+                try:
+                    yield from self._join_build(part, stream.read(p))
+                finally:
+                    memory.release(part.nbytes)
+        finally:
+            build.delete()
+            stream.delete()
+
+    def _join_build(self, build: pa.Table,
+                    stream_batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        """Join a materialised build side with the stream side's batches."""
+        _, stream_op, build_keys_e, stream_keys_e = self._sides()
         build_keys = [evaluate(k, build) for k in build_keys_e]
         # "preserve" sides in terms of stream/build
         keep_stream, keep_build = self._preserved()
         build_matched = np.zeros(build.num_rows, dtype=bool)
         stream_schema = pa.schema([pa.field(a.key, a.dtype) for a in stream_op.output])
-        for chunk in rebatch(stream_op.execute(ctx, partition), STREAM_CHUNK_ROWS):
+        for chunk in rebatch(stream_batches, STREAM_CHUNK_ROWS):
             chunk = chunk.cast(stream_schema) if chunk.schema != stream_schema else chunk
             yield from self._join_chunk(chunk, build, stream_keys_e, build_keys,
                                         keep_stream, build_matched)
@@ -187,3 +268,22 @@ class JoinExec(PhysicalOp):
             return
         out = self._combine(_take_with_nulls(stream, si), _take_with_nulls(build, bi))
         yield from table_batches(out)
+
+
+def schema_of_attrs(attrs: Sequence[AttributeReference]) -> pa.Schema:
+    return pa.schema([pa.field(a.key, a.dtype) for a in attrs])
+
+
+def _as_table(batch: pa.RecordBatch | pa.Table, schema: pa.Schema) -> pa.Table:
+    table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+    return table.cast(schema) if table.schema != schema else table
+
+
+def _join_keys(exprs: Sequence[Expression], table: pa.Table) -> list[pa.Array]:
+    """Key columns as the join compares them (floats normalised), for hash partitioning."""
+    return [normalize_floats(evaluate(k, table)) for k in exprs]
+
+
+def _chain(first: list[pa.RecordBatch], rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    yield from first
+    yield from rest

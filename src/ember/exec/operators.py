@@ -334,13 +334,21 @@ class SortExec(PhysicalOp):
         return self.child.output
 
     def execute(self, ctx: TaskContext, partition: int) -> Iterator[pa.RecordBatch]:
-        table = to_table(self.child.execute(ctx, partition), self.output)
-        if not table.num_rows:
+        from ember.exec.sorting import external_sort
+
+        if self.limit is not None or not self.orders:
+            table = to_table(self.child.execute(ctx, partition), self.output)
+            if not table.num_rows:
+                return
+            idx = sort_indices(table, self.orders)
+            if self.limit is not None:
+                idx = idx.slice(0, self.limit)
+            yield from table_batches(table.take(idx))
             return
-        idx = sort_indices(table, self.orders)
-        if self.limit is not None:
-            idx = idx.slice(0, self.limit)
-        yield from table_batches(table.take(idx))
+        # The sort buffer is execution memory: past the task's share it spills sorted runs.
+        for table in external_sort(self.child.execute(ctx, partition), self.orders,
+                                   schema_of(self.output), ctx):
+            yield from table_batches(table)
 
     def simple_string(self) -> str:
         head = f"TakeOrderedAndProject(limit={self.limit}, " if self.limit is not None else "Sort "

@@ -130,3 +130,115 @@ class SampleKeysExec(PhysicalOp):
 
     def simple_string(self) -> str:
         return f"SampleKeys(k={self.k})"
+
+
+# ---------------------------------------------------------------------------------------------
+# External sort
+
+
+MERGE_WINDOW_ROWS = 1 << 20
+
+
+def sort_table(table: pa.Table, orders: Sequence[SortOrder]) -> pa.Table:
+    keys = [evaluate(o.child, table) for o in orders]
+    return table.take(order_indices(keys, orders, None if keys else pa.nulls(table.num_rows)))
+
+
+def external_sort(batches: Iterator[pa.RecordBatch], orders: Sequence[SortOrder],
+                  schema: pa.Schema, ctx: TaskContext) -> Iterator[pa.Table]:
+    """``batches`` sorted by ``orders``, in tables of bounded size.
+
+    Batches are held while the task's memory grants their size; when it says no, the held
+    rows are sorted and spilled as a run. If anything was spilled, the runs are merged
+    (`merge_runs`); otherwise the rows are sorted in memory, as before any spill.
+    """
+    memory = ctx.task_memory
+    held: list[pa.RecordBatch] = []
+    held_bytes = 0
+    runs = []
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        if batch.schema != schema:
+            batch = batch.cast(schema)
+        if not memory.reserve(batch.nbytes) and held:
+            runs.append(ctx.spills.write(schema, [sort_table(pa.Table.from_batches(held), orders)]))
+            held = []
+            memory.release(held_bytes)
+            held_bytes = 0
+            # A single batch is always held, granted or not: it cannot be made smaller.
+            if memory.reserve(batch.nbytes):
+                held_bytes += batch.nbytes
+        else:
+            held_bytes += batch.nbytes
+        held.append(batch)
+    last = sort_table(pa.Table.from_batches(held, schema=schema), orders) if held else None
+    if not runs:
+        if last is not None and last.num_rows:
+            yield last
+        memory.release(held_bytes)
+        return
+    sources: list[Iterator[pa.RecordBatch]] = [r.read() for r in runs]
+    if last is not None and last.num_rows:
+        sources.append(iter(last.to_batches()))
+    yield from merge_runs(sources, orders, schema)
+    memory.release(held_bytes)
+
+
+def merge_runs(runs: Sequence[Iterator[pa.RecordBatch]], orders: Sequence[SortOrder],
+               schema: pa.Schema) -> Iterator[pa.Table]:
+    """A k-way merge of sorted runs, by windows of batches rather than by rows.
+
+    Each run has a head: its rows read but not yet emitted. The smallest of the heads' last
+    rows is the *boundary*: every row not yet read from any run sorts at or after it, so all
+    head rows up to the boundary can be emitted now. One vectorised sort of the heads plus the
+    boundary (placed after rows equal to it) both selects and orders them; the run whose head
+    ended at the boundary is then empty and reads its next batch. Nulls and NaN order exactly
+    as `order_indices` orders them.
+    """
+    window = max(4096, MERGE_WINDOW_ROWS // max(1, len(runs)))
+    iters = [_windows(r, window) for r in runs]
+    heads: list[pa.Table | None] = [next(it, None) for it in iters]
+    while True:
+        live = [i for i, h in enumerate(heads) if h is not None]
+        if not live:
+            return
+        if len(live) == 1:
+            i = live[0]
+            head = heads[i]
+            while head is not None:
+                yield head
+                head = next(iters[i], None)
+            return
+        tables = [heads[i] for i in live]
+        lasts = pa.concat_tables([t.slice(t.num_rows - 1, 1) for t in tables])  # type: ignore[union-attr]
+        last_keys = [evaluate(o.child, lasts) for o in orders]
+        smallest = order_indices(last_keys, orders)[0].as_py()
+        combined = pa.concat_tables(tables)  # type: ignore[arg-type]
+        n = combined.num_rows
+        keys = [evaluate(o.child, combined) for o in orders]
+        keys = [pa.concat_arrays([_array(k), _array(b).slice(smallest, 1)])
+                for k, b in zip(keys, last_keys, strict=True)]
+        marker = np.zeros(n + 1, dtype=np.int8)
+        marker[n] = 1
+        idx = order_indices(keys, orders, pa.array(marker)).to_numpy()
+        cut = int(np.flatnonzero(idx == n)[0])
+        taken = idx[:cut]
+        yield combined.take(pa.array(taken))
+        # Each head is sorted, so what it gave up is a prefix: drop that many rows.
+        starts = np.cumsum([0] + [t.num_rows for t in tables])  # type: ignore[union-attr]
+        counts = np.bincount(np.searchsorted(starts, taken, side="right") - 1,
+                             minlength=len(tables))
+        for j, i in enumerate(live):
+            rest = tables[j].slice(int(counts[j]))  # type: ignore[union-attr]
+            heads[i] = rest if rest.num_rows else next(iters[i], None)
+
+
+def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def _windows(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+    for batch in batches:
+        for start in range(0, batch.num_rows, rows):
+            yield pa.Table.from_batches([batch.slice(start, rows)])
