@@ -29,7 +29,9 @@ from ember.localkube import cgroups, cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "manifests" / "examples"
-PROGRAMS = Path(__file__).resolve().parent / "programs"
+# On the local cluster /opt/ember (the image's ember home) is this checkout, so pods see the test
+# programs there wherever the checkout is (a host path under /tmp would be the pod's own /tmp).
+IMAGE_PROGRAMS = "local:///opt/ember/tests/k8s/programs"
 NS = "default"
 
 
@@ -225,7 +227,7 @@ def test_invalid_object_is_refused_at_apply_with_the_field_path(platform: Platfo
 
 def _long_running(name: str, seconds: float, instances: int = 1) -> dict[str, Any]:
     app = renamed(example("spark-pi"), name)
-    app["spec"]["mainApplicationFile"] = str(PROGRAMS / "sleepy.py")
+    app["spec"]["mainApplicationFile"] = f"{IMAGE_PROGRAMS}/sleepy.py"
     app["spec"]["arguments"] = [str(seconds)]
     app["spec"]["executor"]["instances"] = instances
     return app
@@ -343,7 +345,7 @@ def _oom_skip_reason() -> str | None:
 @pytest.mark.skipif(_oom_skip_reason() is not None, reason=str(_oom_skip_reason()))
 def test_executor_over_its_memory_limit_is_oom_killed_and_reported(platform: Platform) -> None:
     app = renamed(example("spark-pi"), "hog")
-    app["spec"]["mainApplicationFile"] = str(PROGRAMS / "hog.py")
+    app["spec"]["mainApplicationFile"] = f"{IMAGE_PROGRAMS}/hog.py"
     app["spec"]["arguments"] = ["1500"]  # MiB, over the 896Mi limit of a 512m executor
     app["spec"]["sparkConf"] = {"spark.executor.maxNumFailures": "1"}
     platform.apply(app)
