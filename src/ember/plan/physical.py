@@ -194,7 +194,7 @@ class CachedScanExec(PhysicalOp):
         yield from table_batches(table)
 
     def simple_string(self) -> str:
-        where = "cached" if self.child is None else "caching"
+        where = "cached" if self.locations and all(self.locations) else "caching"
         return f"InMemoryTableScan [{', '.join(a.key for a in self.attrs)}] ({where})"
 
 
@@ -286,10 +286,16 @@ def checkpoint_files(directory: str, partitions: int) -> tuple[str, ...]:
 
 def cached_scan(attrs: Sequence[AttributeReference], data: Any,
                 child: PhysicalOp | None) -> CachedScanExec:
-    """The scan of a cached dataset: ``data`` is a `CacheData`; the lineage is dropped when
-    every partition is cached."""
+    """The scan of a cached dataset: ``data`` is a `CacheData`.
+
+    When every partition is cached, a lineage with a shuffle or a broadcast is dropped, since
+    keeping it would run its other stages; a narrow one is kept, unused unless a block turns
+    out to be gone when its task runs."""
+    if child is not None and data.complete and any(
+            isinstance(op, ExchangeExec | BroadcastExchangeExec) for op in walk(child)):
+        child = None
     return CachedScanExec(data.cache_id, tuple(attrs), data.level, data.num_partitions,
-                          data.locations, None if data.complete else child)
+                          data.locations, child)
 
 
 def plan(node: LogicalPlan, conf: PlannerConf) -> PhysicalOp:
@@ -333,8 +339,7 @@ class _Planner:
 
     def _plan_CachedRelation(self, node: CachedRelation) -> PhysicalOp:
         lineage = node.data.lineage
-        child = None if lineage is None or node.data.complete else self.plan(lineage)
-        return cached_scan(node.attrs, node.data, child)
+        return cached_scan(node.attrs, node.data, None if lineage is None else self.plan(lineage))
 
     def _plan_CheckpointRelation(self, node: CheckpointRelation) -> PhysicalOp:
         return CheckpointScanExec(node.attrs, node.paths)
