@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import os
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from ember.core.storagelevel import StorageLevel
@@ -108,6 +110,25 @@ def test_a_cached_rdd_is_computed_once_and_read_locally(spark, tmp_path: Path) -
     assert _lines(log) == 8
 
 
+def test_executors_serve_cached_blocks_over_http_with_the_token(spark) -> None:  # type: ignore[no-untyped-def]
+    runtime = spark._runtime()
+    df = spark.range(0, 300, numPartitions=3).selectExpr("id", "id * id AS sq").cache()
+    assert df.count() == 300
+    cache_id = runtime.cached_entry(df._plan).cache_id
+    rows = []
+    for p in range(3):
+        (holder,) = runtime.block_master.locations(f"rdd_{cache_id}_{p}")
+        url = f"{runtime.executors[holder].address}/blocks/rdd_{cache_id}_{p}"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=10)
+        assert refused.value.code == 401
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {runtime.token}"})
+        data = urllib.request.urlopen(request, timeout=10).read()
+        rows += pa.ipc.open_stream(data).read_all().to_pylist()
+    assert sorted(tuple(r.values()) for r in rows) == [(i, i * i) for i in range(300)]
+    df.unpersist()
+
+
 @pytest.mark.parametrize("level", ["DISK_ONLY", "MEMORY_ONLY_SER", "MEMORY_AND_DISK",
                                    "MEMORY_ONLY"])
 def test_every_storage_level_gives_the_same_rows(spark, tmp_path: Path, level: str) -> None:  # type: ignore[no-untyped-def]
@@ -172,13 +193,15 @@ def test_cached_blocks_of_a_killed_executor_are_recomputed(make_session, tmp_pat
     assert holders
     victim = sorted(holders)[0]
     os.kill(runtime.executor_pids()[victim], 9)
+    # At once, before the driver may have noticed: a job planned to read the lost block
+    # is planned again, recomputing it from lineage.
+    assert sorted((r.k, r.s) for r in df.collect()) == _expected()
+    assert _lines(log) == 800
     deadline = time.monotonic() + 30
     while victim in runtime.executors:
         assert time.monotonic() < deadline, "the driver did not notice the killed executor"
         time.sleep(0.05)
     assert victim not in {e for es in runtime.block_master.blocks().values() for e in es}
-    assert sorted((r.k, r.s) for r in df.collect()) == _expected()
-    assert _lines(log) == 800  # recomputed from lineage
     assert sorted((r.k, r.s) for r in df.collect()) == _expected()
     assert _lines(log) == 800  # and cached again
 

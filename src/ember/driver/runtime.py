@@ -379,8 +379,18 @@ class DriverRuntime:
     # -- actions -------------------------------------------------------------------------------
 
     def collect(self, plan: LogicalPlan) -> pa.Table:
-        root = self.physical_plan(self.optimize(plan))
-        return self.collect_physical(root)
+        for attempt in range(3):
+            root = self.physical_plan(self.optimize(plan))
+            try:
+                return self.collect_physical(root)
+            except SparkJobError as exc:
+                # A cached block vanished between planning and its task (its executor died):
+                # the executor that missed it told the block master, so a new plan
+                # recomputes it from lineage.
+                if attempt == 2 or _LOST_AFTER_PLANNING not in str(exc):
+                    raise
+                log.info("a cached block was lost while the job ran; planning it again")
+        raise AssertionError("unreachable")
 
     def collect_physical(self, root: PhysicalOp, *, nested: bool = False) -> pa.Table:
         outcomes = self.run_job(root, ResultSink(), nested=nested)
@@ -740,6 +750,9 @@ class DriverRuntime:
 
     def executor_pids(self) -> dict[str, int]:
         return self.backend.pids()
+
+
+_LOST_AFTER_PLANNING = "was lost after the job was planned"
 
 
 def all_settings(conf: SparkConf) -> dict[str, str]:

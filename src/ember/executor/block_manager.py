@@ -150,6 +150,10 @@ class BlockManager:
                                    timeout=60)
             except rpc.RpcError as exc:
                 log.info("block %s is not available from %s: %s", block_id, executor_id, exc)
+                if exc.status is None or exc.status == 404:
+                    # Gone (or never there): the driver forgets it, and a new plan recomputes it.
+                    self.reporter({"executor_id": executor_id, "block_id": block_id,
+                                   "stored": False})
                 continue
             with self._lock:
                 self.metrics.remote_block_fetches += 1

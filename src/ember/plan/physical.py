@@ -128,7 +128,8 @@ class BroadcastExchangeExec(PhysicalOp):
 
 
 class CachedBlockLostError(RuntimeError):
-    """A cached partition is gone and its lineage was cut (``localCheckpoint``)."""
+    """A cached partition is gone and the task cannot recompute it: its lineage was cut
+    (``localCheckpoint``), or left out of a plan made when the block still existed."""
 
 
 def cache_block_id(cache_id: int, partition: int) -> str:
@@ -150,6 +151,8 @@ class CachedScanExec(PhysicalOp):
     partitions: int | None
     locations: tuple[tuple[tuple[str, str], ...], ...]
     child: PhysicalOp | None = None
+    # No lineage at all (localCheckpoint), rather than one left out of this plan.
+    lineage_cut: bool = False
 
     @property
     def children(self) -> tuple[PhysicalOp, ...]:  # type: ignore[override]
@@ -177,10 +180,14 @@ class CachedScanExec(PhysicalOp):
                 # Stored under the names of the plan that computed it.
                 yield from table_batches(table.rename_columns([a.key for a in self.attrs]))
                 return
-        if self.child is None:
+        if self.child is None and self.lineage_cut:
             msg = (f"cached block {block} is lost: the executor holding it is gone, and the "
                    "lineage to recompute it was cut by localCheckpoint()\n\nuse checkpoint() "
                    "with sc.setCheckpointDir(...) for data that must survive executor loss")
+            raise CachedBlockLostError(msg)
+        if self.child is None:
+            msg = (f"cached block {block} was lost after the job was planned: the executor "
+                   "holding it is gone\n\nthe driver plans the job again, recomputing it")
             raise CachedBlockLostError(msg)
         items = [b for b in self.child.execute(ctx, partition) if b.num_rows]
         keys = [a.key for a in self.attrs]
@@ -291,11 +298,12 @@ def cached_scan(attrs: Sequence[AttributeReference], data: Any,
     When every partition is cached, a lineage with a shuffle or a broadcast is dropped, since
     keeping it would run its other stages; a narrow one is kept, unused unless a block turns
     out to be gone when its task runs."""
+    lineage_cut = child is None
     if child is not None and data.complete and any(
             isinstance(op, ExchangeExec | BroadcastExchangeExec) for op in walk(child)):
         child = None
     return CachedScanExec(data.cache_id, tuple(attrs), data.level, data.num_partitions,
-                          data.locations, child)
+                          data.locations, child, lineage_cut)
 
 
 def plan(node: LogicalPlan, conf: PlannerConf) -> PhysicalOp:
