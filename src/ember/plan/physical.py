@@ -230,12 +230,9 @@ class CheckpointScanExec(PhysicalOp):
         return f"CheckpointScan [{', '.join(a.key for a in self.attrs)}], {len(self.paths)} files"
 
 
-@dataclass(frozen=True, eq=False)
-class CheckpointWriteExec(PhysicalOp):
-    """Writes each partition of ``child`` as ``<directory>/part-<i>.arrow`` (LZ4 Arrow IPC);
-    outputs nothing."""
+class _DrainExec(PhysicalOp):
+    """An operator run for what it does with its child's rows; it outputs none of them."""
 
-    directory: str
     child: PhysicalOp
 
     @property
@@ -245,6 +242,14 @@ class CheckpointWriteExec(PhysicalOp):
     @property
     def output(self) -> list[AttributeReference]:
         return self.child.output
+
+
+@dataclass(frozen=True, eq=False)
+class CheckpointWriteExec(_DrainExec):
+    """Writes each partition of ``child`` as ``<directory>/part-<i>.arrow`` (LZ4 Arrow IPC)."""
+
+    directory: str
+    child: PhysicalOp
 
     def execute(self, ctx: TaskContext, partition: int) -> Iterator[pa.RecordBatch]:
         schema = pa.schema([pa.field(a.key, a.dtype) for a in self.child.output])
@@ -264,18 +269,10 @@ class CheckpointWriteExec(PhysicalOp):
 
 
 @dataclass(frozen=True, eq=False)
-class DiscardExec(PhysicalOp):
-    """Runs ``child`` for its side effects (storing cached blocks) and outputs nothing."""
+class DiscardExec(_DrainExec):
+    """Runs ``child`` for its side effects (storing cached blocks)."""
 
     child: PhysicalOp
-
-    @property
-    def children(self) -> tuple[PhysicalOp, ...]:  # type: ignore[override]
-        return (self.child,)
-
-    @property
-    def output(self) -> list[AttributeReference]:
-        return self.child.output
 
     def execute(self, ctx: TaskContext, partition: int) -> Iterator[pa.RecordBatch]:
         for _ in self.child.execute(ctx, partition):
