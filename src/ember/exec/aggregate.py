@@ -240,10 +240,10 @@ class StateMerger:
     """Merges the group-state tables of one task into one row per group, spilling if need be.
 
     State tables are held while the task's memory grants their size (columns plus hash table).
-    On the first refusal the merger switches to partitioned mode: held and later states are
-    split by key hash into ``n`` partitions, buffered while memory allows and spilled when it
-    does not. `results` then merges each partition separately, through a merger one level
-    down, so a partition that still does not fit is split again with another seed.
+    On the first refusal the merger switches to partitioned mode: held and later states go,
+    split by key hash, to a `PartitionedSpill`. `results` then merges each partition
+    separately, through a merger one level down, so a partition that still does not fit is
+    split again with another seed.
     """
 
     def __init__(self, op: HashAggregateExec, ctx: TaskContext, key_names: list[str], *,
@@ -255,82 +255,51 @@ class StateMerger:
         self.level = level
         # A global aggregate has one group: nothing to partition.
         self.can_spill = bool(key_names) and level < MAX_SPILL_LEVELS
-        self.schema: pa.Schema | None = None
         self.held: list[pa.Table] = []
         self.reserved = 0
-        self.parts = 0
-        self.pending: list[list[pa.Table]] = []
-        self.spills: list[spilling.SpillFile] = []
+        self.partitioned: spilling.PartitionedSpill | None = None
 
     def add(self, states: pa.Table) -> None:
         if not states.num_rows:
             return
-        self.schema = states.schema
         cost = states.nbytes + HASH_TABLE_BYTES_PER_GROUP * states.num_rows
-        if not self.can_spill:
+        if self.partitioned is not None:
+            self.partitioned.add(states, self._keys(states))
+        elif not self.can_spill or self.memory.reserve(cost):
             self.held.append(states)
-            return
-        if self.parts:
-            self._add_partitioned(states, cost)
-        elif self.memory.reserve(cost):
-            self.held.append(states)
-            self.reserved += cost
+            self.reserved += cost if self.can_spill else 0
         else:
-            held_bytes = sum(t.nbytes for t in self.held) + states.nbytes
-            budget = max(self.reserved, 1 << 20)
-            self.parts = spilling.partition_count(held_bytes, budget)
-            self.pending = [[] for _ in range(self.parts)]
             held, self.held = self.held + [states], []
+            parts = spilling.partition_count(sum(t.nbytes for t in held),
+                                             max(self.reserved, 1 << 20))
             self._release()
-            self._spill_parts(held)
+            self.partitioned = spilling.PartitionedSpill(
+                self.ctx.spills, self.memory, states.schema, parts, self.level)
+            for table in held:
+                self.partitioned.add(table, self._keys(table))
 
     def results(self) -> Iterator[pa.Table]:
         """Merged states, each group in exactly one table; memory and spills freed after."""
-        if not self.parts:
+        partitioned = self.partitioned
+        if partitioned is None:
             held, self.held = self.held, []
             if held:
-                merged = held[0] if len(held) == 1 and not self.level else self.op._grouped(
+                yield held[0] if len(held) == 1 and not self.level else self.op._grouped(
                     pa.concat_tables(held), self.key_names, merge=True)
-                yield merged
             self._release()
             return
-        self._flush()
-        spills, self.spills = self.spills, []
-        for p in range(self.parts):
-            child = StateMerger(self.op, self.ctx, self.key_names, level=self.level + 1)
-            for spill in spills:
-                for batch in spill.read_partition(p):
+        partitioned.finish()
+        try:
+            for p in range(partitioned.n):
+                child = StateMerger(self.op, self.ctx, self.key_names, level=self.level + 1)
+                for batch in partitioned.read(p):
                     child.add(pa.Table.from_batches([batch]))
-            yield from child.results()
-        for spill in spills:
-            self.ctx.spills.delete(spill)
+                yield from child.results()
+        finally:
+            partitioned.delete()
 
-    def _add_partitioned(self, states: pa.Table, cost: int) -> None:
-        if not self.memory.reserve(cost):
-            self._flush()
-            if not self.memory.reserve(cost):
-                self._spill_parts([states])
-                return
-        self.reserved += cost
-        self._split_into_pending(states)
-
-    def _spill_parts(self, tables: list[pa.Table]) -> None:
-        for table in tables:
-            self._split_into_pending(table)
-        self._flush()
-
-    def _split_into_pending(self, table: pa.Table) -> None:
-        keys = [table.column(n) for n in self.key_names]
-        for p, part in enumerate(spilling.hash_split(table, keys, self.parts, self.level)):
-            if part is not None:
-                self.pending[p].append(part)
-
-    def _flush(self) -> None:
-        if any(self.pending) and self.schema is not None:
-            parts: list[list[pa.RecordBatch | pa.Table]] = [list(p) for p in self.pending]
-            self.spills.append(self.ctx.spills.write_partitioned(self.schema, parts))
-        self.pending = [[] for _ in range(self.parts)]
-        self._release()
+    def _keys(self, table: pa.Table) -> list[pa.ChunkedArray]:
+        return [table.column(n) for n in self.key_names]
 
     def _release(self) -> None:
         if self.reserved:
