@@ -161,15 +161,15 @@ def external_sort(batches: Iterator[pa.RecordBatch], orders: Sequence[SortOrder]
             continue
         if batch.schema != schema:
             batch = batch.cast(schema)
-        if not memory.reserve(batch.nbytes) and held:
+        granted = memory.reserve(batch.nbytes)
+        if not granted and held:
             runs.append(ctx.spills.write(schema, [sort_table(pa.Table.from_batches(held), orders)]))
             held = []
             memory.release(held_bytes)
             held_bytes = 0
-            # A single batch is always held, granted or not: it cannot be made smaller.
-            if memory.reserve(batch.nbytes):
-                held_bytes += batch.nbytes
-        else:
+            granted = memory.reserve(batch.nbytes)
+        # A batch is held even when not granted: alone, it cannot be made smaller.
+        if granted:
             held_bytes += batch.nbytes
         held.append(batch)
     last = sort_table(pa.Table.from_batches(held, schema=schema), orders) if held else None
