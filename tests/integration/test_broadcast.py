@@ -94,3 +94,25 @@ def test_broadcast_joins_go_through_the_same_fetch_once_mechanism(spark) -> None
         expected[["id", "k", "label"]].itertuples(index=False))
     delta = _delta(before, _fetches(runtime))
     assert set(delta.values()) <= {0.0, 1.0} and sum(delta.values()) >= 1
+
+
+def test_a_broadcast_no_longer_referenced_is_dropped_by_the_driver(spark) -> None:  # type: ignore[no-untyped-def]
+    import gc
+
+    runtime = spark._runtime()
+    sc = spark.sparkContext
+
+    def lookup() -> tuple[int, Any]:
+        squares = sc.broadcast([i * i for i in range(100)])
+        return squares.id, sc.parallelize(range(5), 5).map(lambda i: squares.value[i])
+
+    bid, rdd = lookup()
+    gc.collect()
+    assert rdd.collect() == [0, 1, 4, 9, 16]  # the lazy RDD's closure keeps it alive
+    assert bid in runtime.broadcasts
+    del rdd
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while bid in runtime.broadcasts:
+        assert time.monotonic() < deadline, "the driver kept an unreferenced broadcast"
+        time.sleep(0.05)

@@ -13,6 +13,7 @@ every later task.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,9 @@ class Broadcast:
         if runtime is not None:
             with _lock:
                 _driver_values[broadcast_id] = value
+            # Once no program object (a closure of a lazy RDD included) refers to it, the
+            # driver drops its bytes and the executors their copies.
+            weakref.finalize(self, _release, runtime, broadcast_id)
 
     @property
     def id(self) -> int:
@@ -85,6 +89,13 @@ class Broadcast:
 
     def __repr__(self) -> str:
         return f"Broadcast({self._id})"
+
+
+def _release(runtime: DriverRuntime, broadcast_id: int) -> None:
+    # Run by garbage collection, in any thread and maybe under any lock: take none, only note
+    # it (dict.pop and list.append are atomic); the runtime removes it soon after.
+    _driver_values.pop(broadcast_id, None)
+    runtime.released_broadcasts.append(broadcast_id)
 
 
 def _from_id(broadcast_id: int) -> Broadcast:

@@ -162,6 +162,8 @@ class DriverRuntime:
         self.stages: dict[int, tuple[int, Stage]] = {}
         self.task_infos: dict[int, TaskInfo] = {}
         self.broadcasts: dict[int, bytes] = {}
+        # Broadcast variables the program no longer refers to, noted by garbage collection.
+        self.released_broadcasts: list[int] = []
         # Status of a finishing task, read back while the schedulers process its success.
         self._pending_status: dict[int, dict[str, Any]] = {}
         # Stages and task counts of recent jobs, for tests and the UI.
@@ -333,6 +335,8 @@ class DriverRuntime:
         """Time for the TaskScheduler's delay scheduling (spark.locality.wait)."""
         while not self._stopped:
             time.sleep(0.1)
+            while self.released_broadcasts:
+                self.unpersist_broadcast(self.released_broadcasts.pop(), destroy=True)
             with self._lock:
                 if self.tasks.waiting_for_locality():
                     self._process_locked(self.tasks.tick(time.monotonic()))
