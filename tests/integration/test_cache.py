@@ -192,11 +192,15 @@ def test_cached_blocks_of_a_killed_executor_are_recomputed(make_session, tmp_pat
     holders = {e for es in runtime.block_master.blocks().values() for e in es}
     assert holders
     victim = sorted(holders)[0]
+    cache_id = runtime.cached_entry(df._plan).cache_id
     os.kill(runtime.executor_pids()[victim], 9)
     # At once, before the driver may have noticed: a job planned to read the lost block
     # is planned again, recomputing it from lineage.
     assert sorted((r.k, r.s) for r in df.collect()) == _expected()
     assert _lines(log) == 800
+    # The lineage shuffles, so every partition was computed again under a new id, in one
+    # consistent layout.
+    assert runtime.cached_entry(df._plan).cache_id != cache_id
     deadline = time.monotonic() + 30
     while victim in runtime.executors:
         assert time.monotonic() < deadline, "the driver did not notice the killed executor"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ember.core.storagelevel import StorageLevel
@@ -116,6 +117,8 @@ class CachedPlan:
     key: str
     level: StorageLevel
     plan: object  # the analyzed LogicalPlan
+    # Gives the entry a new id when its blocks must all be computed again.
+    new_id: Callable[[], int] | None = None
 
 
 @dataclass
@@ -125,11 +128,12 @@ class CacheManager:
     entries: dict[str, CachedPlan] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, key: str, cache_id: int, level: StorageLevel, plan: object) -> CachedPlan:
+    def add(self, key: str, cache_id: int, level: StorageLevel, plan: object, *,
+            new_id: Callable[[], int] | None = None) -> CachedPlan:
         with self.lock:
             entry = self.entries.get(key)
             if entry is None:
-                entry = self.entries[key] = CachedPlan(cache_id, key, level, plan)
+                entry = self.entries[key] = CachedPlan(cache_id, key, level, plan, new_id)
             return entry
 
     def lookup(self, key: str) -> CachedPlan | None:

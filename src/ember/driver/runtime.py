@@ -54,7 +54,20 @@ from ember.exec.task import (
 )
 from ember.k8s.names import DRIVER_PORT
 from ember.plan import optimizer
-from ember.plan.logical import CacheData, CachedRelation, LogicalPlan
+from ember.plan.generate import Generate
+from ember.plan.logical import (
+    CacheData,
+    CachedRelation,
+    CheckpointRelation,
+    FileRelation,
+    Filter,
+    LocalRelation,
+    LogicalPlan,
+    Project,
+    Range,
+    SubqueryAlias,
+    Union,
+)
 from ember.plan.physical import (
     BroadcastExchangeExec,
     CachedScanExec,
@@ -65,6 +78,7 @@ from ember.plan.physical import (
     walk,
 )
 from ember.plan.physical import plan as physical_plan
+from ember.plan.sample import Sample
 from ember.plan.stages import JobPlan, Stage, coalesce_ranges, counter, split_stages
 from ember.scheduler import events as ev
 from ember.scheduler.dag import DAGScheduler, StageSpec
@@ -266,8 +280,16 @@ class DriverRuntime:
                 return node
             lineage = optimizer.optimize(self.use_cached_data(entry.plan,  # type: ignore[arg-type]
                                                               skip=key))
-            return CachedRelation(tuple(node.output),
-                                  self._cache_data(entry.cache_id, entry.level, lineage))
+            data = self._cache_data(entry.cache_id, entry.level, lineage)
+            if data.num_partitions is not None and not data.complete \
+                    and entry.new_id is not None and not _is_narrow(lineage):
+                # Some blocks are lost and the lineage shuffles: adaptive execution may cut
+                # the recomputed rows into other partitions than the kept blocks, so every
+                # partition is computed again, under a new id.
+                old, entry.cache_id = entry.cache_id, entry.new_id()
+                self.remove_cached_blocks(old)
+                data = self._cache_data(entry.cache_id, entry.level, lineage)
+            return CachedRelation(tuple(node.output), data)
 
         return plan.transform_down(swap)
 
@@ -281,8 +303,11 @@ class DriverRuntime:
         """The plan of a persisted RDD: its blocks, and its lineage for missing ones."""
         return cached_scan(attrs, self._cache_data(cache_id, level, None), lineage)
 
-    def cache_plan(self, plan: LogicalPlan, cache_id: int, level: StorageLevel) -> CachedPlan:
-        return self.cache_manager.add(plan.tree_string(), cache_id, level, plan)
+    def cache_plan(self, plan: LogicalPlan, cache_id: int, level: StorageLevel, *,
+                   new_id: Callable[[], int] | None = None) -> CachedPlan:
+        """Persist ``plan`` under ``cache_id``; ``new_id`` renames the dataset when all of it
+        must be recomputed."""
+        return self.cache_manager.add(plan.tree_string(), cache_id, level, plan, new_id=new_id)
 
     def cached_entry(self, plan: LogicalPlan) -> CachedPlan | None:
         return self.cache_manager.lookup(plan.tree_string())
@@ -757,6 +782,13 @@ class DriverRuntime:
 
 
 _LOST_AFTER_PLANNING = "was lost after the job was planned"
+
+
+def _is_narrow(plan: LogicalPlan) -> bool:
+    """Whether ``plan`` runs without a shuffle, so its partitions never move."""
+    narrow = (LocalRelation, Range, FileRelation, Project, Filter, SubqueryAlias, Generate,
+              Sample, Union, CachedRelation, CheckpointRelation)
+    return all(isinstance(node, narrow) for node in plan.walk())
 
 
 def all_settings(conf: SparkConf) -> dict[str, str]:

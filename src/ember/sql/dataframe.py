@@ -686,7 +686,8 @@ class DataFrame:
                         else storageLevel, setting="storageLevel of DataFrame.persist")
         runtime = self.sparkSession._runtime()
         if runtime.cached_entry(self._plan) is None:
-            runtime.cache_plan(self._plan, self.sparkSession.sparkContext._new_rdd_id(), level)
+            sc = self.sparkSession.sparkContext
+            runtime.cache_plan(self._plan, sc._new_rdd_id(), level, new_id=sc._new_rdd_id)
         return self
 
     def unpersist(self, blocking: bool = False) -> DataFrame:
