@@ -88,8 +88,23 @@ class PlannerConf:
     default_parallelism: int = 2
 
 
+class _OneChildExec(PhysicalOp):
+    """An operator with one child, whose columns it keeps (or, run for what it does with the
+    rows, whose columns it would have)."""
+
+    child: PhysicalOp
+
+    @property
+    def children(self) -> tuple[PhysicalOp, ...]:  # type: ignore[override]
+        return (self.child,)
+
+    @property
+    def output(self) -> list[AttributeReference]:
+        return self.child.output
+
+
 @dataclass(frozen=True, eq=False)
-class ExchangeExec(PhysicalOp):
+class ExchangeExec(_OneChildExec):
     """A shuffle boundary: the child stage writes, the parent stage reads."""
 
     partitioning: Partitioning
@@ -97,31 +112,15 @@ class ExchangeExec(PhysicalOp):
     # Fixed before a job runs, so that sub-jobs (range sampling) and the job share the shuffle.
     shuffle_id: int | None = None
 
-    @property
-    def children(self) -> tuple[PhysicalOp, ...]:  # type: ignore[override]
-        return (self.child,)
-
-    @property
-    def output(self) -> list[AttributeReference]:
-        return self.child.output
-
     def simple_string(self) -> str:
         return f"Exchange {self.partitioning.describe()}"
 
 
 @dataclass(frozen=True, eq=False)
-class BroadcastExchangeExec(PhysicalOp):
+class BroadcastExchangeExec(_OneChildExec):
     """The child is collected by the driver and sent to every task that needs it."""
 
     child: PhysicalOp
-
-    @property
-    def children(self) -> tuple[PhysicalOp, ...]:  # type: ignore[override]
-        return (self.child,)
-
-    @property
-    def output(self) -> list[AttributeReference]:
-        return self.child.output
 
     def simple_string(self) -> str:
         return "BroadcastExchange"
@@ -230,22 +229,8 @@ class CheckpointScanExec(PhysicalOp):
         return f"CheckpointScan [{', '.join(a.key for a in self.attrs)}], {len(self.paths)} files"
 
 
-class _DrainExec(PhysicalOp):
-    """An operator run for what it does with its child's rows; it outputs none of them."""
-
-    child: PhysicalOp
-
-    @property
-    def children(self) -> tuple[PhysicalOp, ...]:  # type: ignore[override]
-        return (self.child,)
-
-    @property
-    def output(self) -> list[AttributeReference]:
-        return self.child.output
-
-
 @dataclass(frozen=True, eq=False)
-class CheckpointWriteExec(_DrainExec):
+class CheckpointWriteExec(_OneChildExec):
     """Writes each partition of ``child`` as ``<directory>/part-<i>.arrow`` (LZ4 Arrow IPC)."""
 
     directory: str
@@ -269,7 +254,7 @@ class CheckpointWriteExec(_DrainExec):
 
 
 @dataclass(frozen=True, eq=False)
-class DiscardExec(_DrainExec):
+class DiscardExec(_OneChildExec):
     """Runs ``child`` for its side effects (storing cached blocks)."""
 
     child: PhysicalOp
