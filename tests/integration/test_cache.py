@@ -263,3 +263,18 @@ def test_a_lost_block_of_a_local_checkpoint_fails_with_a_clear_error(make_sessio
         time.sleep(0.05)
     with pytest.raises(SparkJobError, match="lineage to recompute it was cut by localCheckpoint"):
         local.count()
+
+
+def test_catalog_caches_and_uncaches_views(spark) -> None:  # type: ignore[no-untyped-def]
+    spark.range(10).createOrReplaceTempView("cached_numbers")
+    assert not spark.catalog.isCached("cached_numbers")
+    spark.catalog.cacheTable("cached_numbers")
+    assert spark.catalog.isCached("cached_numbers")
+    assert spark.table("cached_numbers").is_cached
+    assert spark.sql("SELECT sum(id) AS s FROM cached_numbers").first()["s"] == 45
+    spark.catalog.uncacheTable("cached_numbers")
+    assert not spark.catalog.isCached("cached_numbers")
+    spark.catalog.cacheTable("cached_numbers")
+    spark.catalog.clearCache()
+    assert not spark.catalog.isCached("cached_numbers")
+    spark.catalog.dropTempView("cached_numbers")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ember.errors import AnalysisException
 
@@ -109,6 +109,24 @@ class Catalog:
     def dropGlobalTempView(self, viewName: str) -> bool:
         with _global_lock:
             return _global_views.pop(viewName.lower(), None) is not None
+
+    # -- caching of views, as in Spark: the view's plan is cached like ``df.cache()`` ---------
+
+    def _table(self, tableName: str) -> DataFrame:
+        db, _, name = tableName.rpartition(".")
+        return self._lookup(name, db.lower())
+
+    def cacheTable(self, tableName: str, storageLevel: Any = None) -> None:
+        self._table(tableName).persist(storageLevel)
+
+    def uncacheTable(self, tableName: str) -> None:
+        self._table(tableName).unpersist()
+
+    def isCached(self, tableName: str) -> bool:
+        return self._table(tableName).is_cached
+
+    def clearCache(self) -> None:
+        self._session._runtime().clear_cache()
 
     def currentDatabase(self) -> str:
         return "default"
