@@ -374,3 +374,20 @@ def test_main_file_mounted_from_a_config_map_runs(platform: Platform) -> None:
     done = platform.wait_for_state("from-config-map", "COMPLETED", "FAILED")
     assert state_of(done) == "COMPLETED", done["status"]
     assert "total 5050" in platform.driver_log("from-config-map").splitlines()
+
+
+@pytest.mark.skipif(_oom_skip_reason() is not None, reason=str(_oom_skip_reason()))
+def test_oom_killed_executor_is_replaced_and_the_job_completes(platform: Platform) -> None:
+    app = renamed(example("spark-pi"), "oom-once")
+    # The marker is under the driver's /tmp, a real directory of this machine on the local
+    # cluster, which the executors (sharing its filesystem) see by the same path.
+    app["spec"]["mainApplicationFile"] = f"{IMAGE_PROGRAMS}/oom_once.py"
+    app["spec"]["arguments"] = ["/tmp/oom-once.marker", "1500"]
+    platform.apply(app)
+    done = platform.wait_for_state("oom-once", "COMPLETED", "FAILED", timeout=90)
+    log = platform.driver_log("oom-once")
+    assert state_of(done) == "COMPLETED", done["status"]
+    assert "sum of squares 140" in log.splitlines()
+    assert "was OOMKilled (exit code 137)" in log
+    created = re.findall(r"creating executor pod (\S+)", log)
+    assert len(created) == 2, created  # the first executor and its replacement
