@@ -84,7 +84,7 @@ from ember.scheduler import events as ev
 from ember.scheduler.dag import DAGScheduler, StageSpec
 from ember.scheduler.map_output import MapOutputTracker, MapStatus
 from ember.scheduler.pod_allocator import AllocatorConf
-from ember.scheduler.tasks import TaskScheduler
+from ember.scheduler.tasks import Speculation, TaskScheduler
 
 log = logging.getLogger("ember.driver")
 
@@ -163,11 +163,16 @@ class DriverRuntime:
         self.tracker = MapOutputTracker()
         self.dag = DAGScheduler(self._num_partitions_for, tracker=self.tracker,
                                 max_stage_attempts=conf.get_int("spark.stage.maxConsecutiveAttempts"))
+        speculation = _speculation(conf)
+        # How often the clock checks for stragglers (spark.speculation.interval), if at all.
+        self._speculation_interval = (conf.get_seconds("spark.speculation.interval")
+                                      if speculation is not None else None)
         self.tasks = TaskScheduler(
             max_failures=conf.get_int("spark.task.maxFailures"),
             cpus_per_task=conf.get_int("spark.task.cpus"),
             locality_wait=parse_seconds(conf.get("spark.locality.wait", "3s") or "3s",
-                                        key="spark.locality.wait"))
+                                        key="spark.locality.wait"),
+            speculation=speculation)
         self.block_master = BlockManagerMaster()
         self.cache_manager = CacheManager()
         self.checkpoint_dir: str | None = None
@@ -183,7 +188,7 @@ class DriverRuntime:
         # Stages and task counts of recent jobs, for tests and the UI.
         self.job_history: deque[dict[str, Any]] = deque(maxlen=100)
         self.counters = {"jobs_total": 0, "tasks_launched_total": 0, "tasks_failed_total": 0,
-                         "executors_lost_total": 0}
+                         "tasks_speculative_total": 0, "executors_lost_total": 0}
         self._launcher = ThreadPoolExecutor(max_workers=8, thread_name_prefix="launch")
         self._stopped = False
         # Set when the backend gives up on the application (too many executor failures).
@@ -357,14 +362,22 @@ class DriverRuntime:
         return preferred
 
     def _tick_clock(self) -> None:
-        """Time for the TaskScheduler's delay scheduling (spark.locality.wait)."""
+        """Time for the TaskScheduler's delay scheduling (spark.locality.wait) and its checks
+        for stragglers (spark.speculation.interval)."""
+        interval = self._speculation_interval
+        last_check = 0.0
         while not self._stopped:
-            time.sleep(0.1)
+            time.sleep(0.1 if interval is None else min(0.1, max(interval, 0.01)))
             while self.released_broadcasts:
                 self.unpersist_broadcast(self.released_broadcasts.pop(), destroy=True)
             with self._lock:
-                if self.tasks.waiting_for_locality():
-                    self._process_locked(self.tasks.tick(time.monotonic()))
+                now = time.monotonic()
+                check = interval is not None and now - last_check >= interval \
+                    and not self.tasks.is_idle()
+                if check:
+                    last_check = now
+                if check or self.tasks.waiting_for_locality():
+                    self._process_locked(self.tasks.tick(now))
 
     # -- broadcast variables -------------------------------------------------------------------
 
@@ -615,11 +628,16 @@ class DriverRuntime:
             if info is None:
                 return
             state = status["state"]
+            if self._speculation_interval is not None:
+                # Run times decide what is a straggler: let the scheduler see this moment.
+                self._process_locked(self.tasks.tick(time.monotonic()))
             if state == "FINISHED":
                 self._pending_status[task_id] = status
                 self._process_locked(self.tasks.task_finished(task_id))
                 self._pending_status.pop(task_id, None)
-            elif state == "KILLED":
+            elif state == "KILLED" or self.tasks.kill_requested(task_id):
+                # A task being killed (say, the loser of a speculative race) may fail on its
+                # way out: that is no failure of the task.
                 self._process_locked(self.tasks.task_killed(task_id))
             else:
                 self.counters["tasks_failed_total"] += 1
@@ -742,6 +760,8 @@ class DriverRuntime:
                 f"the task could not be serialized: {type(exc).__name__}: {exc}\n\n"
                 "functions and values used by the query must be picklable by cloudpickle"))
         self.counters["tasks_launched_total"] += 1
+        if ins.speculative:
+            self.counters["tasks_speculative_total"] += 1
         self._launcher.submit(self._post_task, ins.task_id, executor, payload)
         return []
 
@@ -795,6 +815,26 @@ def all_settings(conf: SparkConf) -> dict[str, str]:
     """Every setting in effect that was given: submitted ones (``ember submit --conf``, the
     driver pod's spark.properties), overridden by those set on ``conf``."""
     return {**conf_module._submitted, **dict(conf.getAll())}
+
+
+def _speculation(conf: SparkConf) -> Speculation | None:
+    """The spark.speculation.* settings, or None when speculation is off (the default)."""
+    if not conf.get_bool("spark.speculation"):
+        return None
+    numbers: dict[str, float] = {}
+    for key in ("spark.speculation.multiplier", "spark.speculation.quantile"):
+        value = conf.get(key)
+        try:
+            numbers[key] = float(str(value))
+        except ValueError:
+            msg = f"{key} must be a number, got {value!r}"
+            raise IllegalArgumentException(msg) from None
+    try:
+        return Speculation(multiplier=numbers["spark.speculation.multiplier"],
+                           quantile=numbers["spark.speculation.quantile"],
+                           min_runtime=conf.get_seconds("spark.speculation.minTaskRuntime"))
+    except ValueError as exc:
+        raise IllegalArgumentException(str(exc)) from None
 
 
 def _app_secret() -> str:

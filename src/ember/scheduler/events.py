@@ -234,12 +234,15 @@ class JobFailed(Instruction):
 
 @dataclass(frozen=True)
 class LaunchTask(Instruction):
+    """Run one task on an executor; ``speculative`` marks a copy of a straggler."""
+
     task_id: int
     stage_id: int
     stage_attempt: int
     partition: int
     attempt_number: int
     executor_id: str
+    speculative: bool = False
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,20 @@ carries out the instructions it returns: `LaunchTask` and `KillTask` go to execu
 * A fetch failure turns the task set into a *zombie*: it launches nothing more, its running
   tasks may finish, and the DAGScheduler decides what to re-run.
 * Tasks running on a lost executor are re-queued without counting as failures.
+* Speculation (``spark.speculation``), checked on each `tick`: once ``quantile`` of a task set's
+  tasks have succeeded, a task running longer than ``multiplier`` x the median run time of those
+  (and at least ``min_runtime``) gets one speculative copy on another executor, as soon as one
+  has a free slot. The first copy to succeed wins and the other is killed; what the loser
+  reports later is ignored. A copy that fails while another runs is not counted as a failure.
 
-Running tasks are tracked per partition as a set, so speculative copies can be added later: the
-first copy to succeed wins and the others are killed.
+Running tasks are tracked per partition as a set of copies.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
+import statistics
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +48,7 @@ from ember.scheduler.events import (
     TaskSucceeded,
 )
 
-__all__ = ["ClockTickEvent", "TaskScheduler"]
+__all__ = ["ClockTickEvent", "Speculation", "TaskScheduler"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,35 @@ class ClockTickEvent(events.Event):
     """The driver's clock, in seconds; it only moves forward."""
 
     now: float
+
+
+@dataclass(frozen=True)
+class Speculation:
+    """When a running task is a straggler worth a copy: ``spark.speculation.multiplier``,
+    ``spark.speculation.quantile`` and ``spark.speculation.minTaskRuntime`` (seconds)."""
+
+    multiplier: float = 1.5
+    quantile: float = 0.75
+    min_runtime: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not self.multiplier > 0:
+            msg = f"spark.speculation.multiplier must be positive, got {self.multiplier}"
+            raise ValueError(msg)
+        if not 0 <= self.quantile <= 1:
+            msg = f"spark.speculation.quantile must be between 0 and 1, got {self.quantile}"
+            raise ValueError(msg)
+        if not self.min_runtime >= 0:
+            msg = f"spark.speculation.minTaskRuntime must not be negative, got {self.min_runtime}"
+            raise ValueError(msg)
+
+    def threshold(self, durations: Sequence[float], num_tasks: int) -> float | None:
+        """The run time beyond which a task is a straggler, or None while fewer than
+        ``quantile`` of the ``num_tasks`` tasks have succeeded (``durations``)."""
+        if not durations or len(durations) < max(math.floor(self.quantile * num_tasks), 1):
+            return None
+        return max(self.multiplier * statistics.median(durations), self.min_runtime)
+
 
 RUNNING = "running"
 SUCCEEDED = "succeeded"
@@ -66,6 +101,7 @@ class _Task:
     partition: int
     attempt_number: int
     executor_id: str
+    launched_at: float = 0.0
     state: str = RUNNING
     kill_requested: bool = False
 
@@ -90,6 +126,9 @@ class _TaskSet:
     failures: dict[int, int] = field(default_factory=dict)
     failed_on: dict[int, set[str]] = field(default_factory=dict)
     launches: dict[int, int] = field(default_factory=dict)
+    # Run times of the succeeded tasks, and the partitions that are due a speculative copy.
+    durations: list[float] = field(default_factory=list)
+    speculatable: set[int] = field(default_factory=set)
     zombie: bool = False
     # When the task set last launched a task on its preferred executor (or was submitted).
     last_local_launch: float = 0.0
@@ -138,6 +177,7 @@ class TaskScheduler:
         max_failures: int = 4,
         cpus_per_task: int = 1,
         locality_wait: float = 0.0,
+        speculation: Speculation | None = None,
         story_size: int = events.STORY_SIZE,
     ) -> None:
         if max_failures < 1:
@@ -152,6 +192,7 @@ class TaskScheduler:
         self.max_failures = max_failures
         self.cpus_per_task = cpus_per_task
         self.locality_wait = locality_wait
+        self.speculation = speculation
         self._now = 0.0
         self.story: events.Story = events.new_story(story_size)
         self._ids = events.EventIds("tasks")
@@ -235,7 +276,7 @@ class TaskScheduler:
 
     def tick(self, now: float, *, event_id: str | None = None) -> list[Instruction]:
         """The clock moved to ``now``: tasks that waited long enough for their preferred
-        executor may now launch anywhere."""
+        executor may now launch anywhere, and stragglers may get speculative copies."""
         return self.handle(ClockTickEvent(now, event_id=self._ids.resolve(event_id)))
 
     def handle(self, event: events.Event) -> list[Instruction]:
@@ -269,6 +310,12 @@ class TaskScheduler:
 
     def is_idle(self) -> bool:
         return not self._tasks and self.pending_tasks() == 0
+
+    def kill_requested(self, task_id: int) -> bool:
+        """Whether a running task is being killed (say, the losing copy of a speculated task):
+        its failure then is no failure of the job."""
+        task = self._tasks.get(task_id)
+        return task is not None and task.kill_requested
 
     @property
     def executors(self) -> dict[str, int]:
@@ -378,6 +425,7 @@ class TaskScheduler:
 
     def _on_clock_tick(self, event: ClockTickEvent) -> list[Instruction]:
         self._now = max(self._now, event.now)
+        self._find_stragglers(event.event_id)
         return self._schedule(event.event_id)
 
     _EVENT_HANDLERS: dict[type, Callable[..., list[Instruction]]] = {
@@ -423,6 +471,8 @@ class TaskScheduler:
             return []
         ts.finished.add(task.partition)
         ts.pending.discard(task.partition)
+        ts.speculatable.discard(task.partition)
+        ts.durations.append(self._now - task.launched_at)
         out: list[Instruction] = [
             TaskSucceeded(
                 task.task_id, task.stage_id, task.stage_attempt, task.partition, task.executor_id
@@ -483,6 +533,12 @@ class TaskScheduler:
         if task.partition in ts.finished or ts.zombie:
             self._record(eid, f"{task.name} failed ({reason}); not retried")
             return []
+        if task.partition in ts.running:
+            # Another copy still runs: the partition may yet succeed, so this is no failure.
+            ts.failed_on.setdefault(task.partition, set()).add(task.executor_id)
+            self._record(eid, f"{task.name} failed ({reason}); another copy still runs, "
+                              "not counted")
+            return []
         failures = ts.failures.get(task.partition, 0) + 1
         ts.failures[task.partition] = failures
         ts.failed_on.setdefault(task.partition, set()).add(task.executor_id)
@@ -537,15 +593,19 @@ class TaskScheduler:
     # -- placement ------------------------------------------------------------------------------
 
     def _schedule(self, eid: str) -> list[Instruction]:
-        """Fill free slots from the task sets in submission order."""
+        """Fill free slots from the task sets in submission order; in each, pending tasks go
+        before speculative copies."""
         out: list[Instruction] = []
         for ts in list(self._tasksets.values()):
             if self.free_slots() == 0:
                 break
-            if ts.zombie or not ts.pending:
+            if ts.zombie:
                 continue
-            out += self._launch_local(ts, eid)
-            out += self._launch_anywhere(ts, eid)
+            if ts.pending:
+                out += self._launch_local(ts, eid)
+                out += self._launch_anywhere(ts, eid)
+            if ts.speculatable:
+                out += self._launch_speculative(ts, eid)
         return out
 
     def _launch_local(self, ts: _TaskSet, eid: str) -> list[Instruction]:
@@ -590,14 +650,51 @@ class TaskScheduler:
             return False
         return self._now - ts.last_local_launch < self.locality_wait
 
-    def _pick_executor(self, *, avoid: set[str]) -> _Executor | None:
-        """The next executor with a free slot, round-robin, preferring ones not in ``avoid``."""
+    def _launch_speculative(self, ts: _TaskSet, eid: str) -> list[Instruction]:
+        out: list[Instruction] = []
+        for partition in sorted(ts.speculatable):
+            copies = ts.running.get(partition)
+            if partition in ts.finished or not copies:
+                ts.speculatable.discard(partition)  # stale: it ended meanwhile
+                continue
+            executor = self._pick_executor(
+                avoid=ts.failed_on.get(partition, set()),
+                exclude={self._tasks[tid].executor_id for tid in copies})
+            if executor is None:
+                continue  # wait for a free slot on an executor that does not run it
+            ts.speculatable.discard(partition)
+            out.append(self._launch(ts, partition, executor, eid, speculative=True))
+        return out
+
+    def _find_stragglers(self, eid: str) -> None:
+        """Mark the partitions whose only copy runs too long for a speculative copy."""
+        if self.speculation is None:
+            return
+        for ts in self._tasksets.values():
+            threshold = self.speculation.threshold(ts.durations, len(ts.partitions))
+            if ts.zombie or threshold is None:
+                continue
+            for partition, copies in sorted(ts.running.items()):
+                if len(copies) != 1 or partition in ts.speculatable:
+                    continue
+                task = self._tasks[next(iter(copies))]
+                if task.kill_requested or self._now - task.launched_at <= threshold:
+                    continue
+                ts.speculatable.add(partition)
+                self._record(eid, f"{task.name} has run {self._now - task.launched_at:.3g}s, "
+                                  f"over {threshold:.3g}s: speculatable")
+
+    def _pick_executor(
+        self, *, avoid: set[str], exclude: set[str] | None = None
+    ) -> _Executor | None:
+        """The next executor with a free slot, round-robin, preferring ones not in ``avoid``
+        and never one in ``exclude``."""
         order = list(self._executors.values())
         fallback: tuple[int, _Executor] | None = None
         for step in range(len(order)):
             index = (self._next_executor + step) % len(order)
             executor = order[index]
-            if executor.free <= 0:
+            if executor.free <= 0 or (exclude and executor.executor_id in exclude):
                 continue
             if executor.executor_id not in avoid:
                 self._next_executor = index + 1
@@ -610,14 +707,15 @@ class TaskScheduler:
         return fallback[1]
 
     def _launch(
-        self, ts: _TaskSet, partition: int, executor: _Executor, eid: str
+        self, ts: _TaskSet, partition: int, executor: _Executor, eid: str, *,
+        speculative: bool = False,
     ) -> LaunchTask:
         ts.pending.discard(partition)
         attempt_number = ts.launches.get(partition, 0)
         ts.launches[partition] = attempt_number + 1
         task = _Task(
             next(self._task_ids), ts.stage_id, ts.stage_attempt, partition, attempt_number,
-            executor.executor_id,
+            executor.executor_id, launched_at=self._now,
         )
         self._tasks[task.task_id] = task
         executor.running.add(task.task_id)
@@ -626,10 +724,11 @@ class TaskScheduler:
         if local:
             ts.last_local_launch = self._now
         self._record(eid, f"launching {task.name} on executor {executor.executor_id}"
-                          + (" (PROCESS_LOCAL)" if local else ""))
+                          + (" (PROCESS_LOCAL)" if local else "")
+                          + (" (speculative)" if speculative else ""))
         return LaunchTask(
             task.task_id, ts.stage_id, ts.stage_attempt, partition, attempt_number,
-            executor.executor_id,
+            executor.executor_id, speculative,
         )
 
     # -- helpers --------------------------------------------------------------------------------
