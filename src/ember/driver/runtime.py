@@ -217,7 +217,7 @@ class DriverRuntime:
         self.backend = LocalBackend(
             num_executors=self.num_executors, cores=self.cores_per_executor,
             driver_url=url, app_id=self.app_id, token=self.token,
-            work_dir=self.work_dir, on_lost=self.executor_lost,
+            work_dir=self.work_dir, on_lost=self.executor_lost, conf=self.conf,
             max_direct_result=self.conf.get_bytes("spark.task.maxDirectResultSize"))
         self.backend.start()
         self.server = DriverServer(self, sock, url)

@@ -91,9 +91,6 @@ class LocalBackend:
         self.max_replacements = max_replacements if max_replacements is not None \
             else 2 * num_executors + 8
         self.max_direct_result = max_direct_result
-        if conf is None:
-            # The driver runtime that owns ``on_lost`` holds the application's settings.
-            conf = getattr(getattr(on_lost, "__self__", None), "conf", None)
         self.memory_env = memory_env(conf)
         self.replacements = 0
         self.procs: dict[str, ExecutorProcess] = {}
