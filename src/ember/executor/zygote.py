@@ -65,6 +65,7 @@ def run() -> None:
     import ember.exec.join  # noqa: F401
     import ember.exec.scan  # noqa: F401
     import ember.exec.shuffle_fetch  # noqa: F401
+    import ember.executor.block_manager  # noqa: F401
     import ember.executor.runner  # noqa: F401
     import ember.plan.physical  # noqa: F401  (every operator a task may run)
 
