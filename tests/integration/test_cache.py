@@ -278,3 +278,22 @@ def test_catalog_caches_and_uncaches_views(spark) -> None:  # type: ignore[no-un
     spark.catalog.clearCache()
     assert not spark.catalog.isCached("cached_numbers")
     spark.catalog.dropTempView("cached_numbers")
+
+
+def test_a_small_cached_table_is_still_broadcast_in_joins(spark, capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    spark.createDataFrame([(i, f"name{i}") for i in range(10)], "k INT, name STRING") \
+        .write.parquet(str(tmp_path / "small"))
+    spark.range(1000).withColumn("k", (F.col("id") % 10).cast("int")) \
+        .write.parquet(str(tmp_path / "big"))
+    small = spark.read.parquet(str(tmp_path / "small")).cache()
+    big = spark.read.parquet(str(tmp_path / "big")).cache()
+    assert small.count() == 10 and big.count() == 1000
+    try:
+        joined = big.join(small, "k")
+        joined.explain()
+        physical = capsys.readouterr().out
+        assert "BroadcastHashJoin" in physical, physical
+        assert joined.count() == 1000
+    finally:
+        small.unpersist()
+        big.unpersist()

@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from ember.plan.logical import (
     Aggregate,
+    CachedRelation,
     FileRelation,
     Filter,
     Join,
@@ -69,6 +70,11 @@ def size_in_bytes(plan: LogicalPlan) -> int:
         return min(size_in_bytes(plan.child), plan.n * row_width(plan))
     if isinstance(plan, Union):
         return sum(size_in_bytes(c) for c in plan.inputs)
+    if isinstance(plan, CachedRelation):
+        # What the cached plan was estimated at (Spark uses the stored size once it is known);
+        # without lineage (a local checkpoint) the size is unknown.
+        lineage = plan.data.lineage
+        return 1 << 62 if lineage is None else size_in_bytes(lineage)
     if isinstance(plan, Join):
         if plan.how in {"left_semi", "left_anti"}:
             return size_in_bytes(plan.left)
