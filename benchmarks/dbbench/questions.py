@@ -213,11 +213,8 @@ class SparkAPIEngine:
     def load(self, files: dict[str, Path]) -> None:
         for name, key in (("x", "groupby"), ("jx", "x"), ("small", "small"),
                           ("medium", "medium"), ("big", "big")):
-            df = self.spark.read.parquet(str(files[key]))
-            if self.name == "pyspark":
-                # ember has no cache yet and reads the (page-cached) Parquet in every query;
-                # PySpark caches in memory first, as db-benchmark's Spark solution does.
-                df = df.cache()
+            # Both cache the tables in memory first, as db-benchmark's Spark solution does.
+            df = self.spark.read.parquet(str(files[key])).cache()
             df.count()
             self.tables[name] = df
 

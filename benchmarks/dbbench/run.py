@@ -311,9 +311,8 @@ def write_results(args: argparse.Namespace, workers: list[Worker],
     lines += ["", "Session start: import to the first result of a one-row count. Per-job "
               "overhead: q1 filtered to `id6 == 1` on the loaded table. Child processes are "
               "ember's executors and, for PySpark, the JVM.", "",
-              "ember reads the (OS page-cached) Parquet files in every query (the benchmark "
-              "does not cache its tables with df.cache() yet); PySpark caches the tables "
-              "first, DuckDB and Polars hold them in memory. Every engine returns the full "
+              "ember and PySpark cache the tables (df.cache()) before timing, DuckDB and "
+              "Polars hold them in memory. Every engine returns the full "
               "answer as an Arrow table in its driver process; that is the timed part.", ""]
     for name, reason in extra["skipped"].items():
         lines.append(f"- {name} skipped: {reason}")
