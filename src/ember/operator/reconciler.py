@@ -68,7 +68,7 @@ def spec_problem(app: Mapping[str, Any]) -> str | None:
 
 
 class Reconciler:
-    """Reconciles SparkApplications through ``api``; ``now`` is injectable for tests."""
+    """Reconciles SparkApplications through ``api``, one pass per call of `reconcile`."""
 
     def __init__(self, api: Api, settings: Settings | None = None) -> None:
         self.api = api
