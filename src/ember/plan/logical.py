@@ -248,13 +248,19 @@ class CachedRelation(LogicalPlan):
 
     attrs: tuple[AttributeReference, ...]
     data: CacheData
+    # The expr_ids of the columns read (column pruning); None reads them all. The blocks hold
+    # every column, so the scan selects these right after reading, before anything carries the
+    # others along.
+    required: tuple[int, ...] | None = None
 
     @property
     def output(self) -> list[AttributeReference]:
-        return list(self.attrs)
+        if self.required is None:
+            return list(self.attrs)
+        return [a for a in self.attrs if a.expr_id in self.required]
 
     def simple_string(self) -> str:
-        return f"InMemoryRelation {_attrs(self.attrs)}, {self.data.level}"
+        return f"InMemoryRelation {_attrs(tuple(self.output))}, {self.data.level}"
 
 
 @dataclass(frozen=True, eq=False)

@@ -329,7 +329,10 @@ class _Planner:
 
     def _plan_CachedRelation(self, node: CachedRelation) -> PhysicalOp:
         lineage = node.data.lineage
-        return cached_scan(node.attrs, node.data, None if lineage is None else self.plan(lineage))
+        scan = cached_scan(node.attrs, node.data, None if lineage is None else self.plan(lineage))
+        if node.required is None:
+            return scan
+        return ProjectExec(tuple(node.output), tuple(node.output), scan)
 
     def _plan_CheckpointRelation(self, node: CheckpointRelation) -> PhysicalOp:
         return CheckpointScanExec(node.attrs, node.paths)

@@ -715,6 +715,31 @@ def window_reads_its_keys_ordering_and_the_columns_used_above(
                                 scan_with(t.parquet, required=(t.y, t.z)))))
 
 
+def _cached(t: Tables) -> LogicalPlan:
+    from ember.core.storagelevel import StorageLevel
+    from ember.plan.logical import CacheData, CachedRelation
+
+    return CachedRelation((t.x, t.y, t.z), CacheData(7, StorageLevel.MEMORY_ONLY, t.parquet))
+
+
+@table(COLUMN_PRUNING)
+def cached_scan_reads_only_the_required_columns(t: Tables) -> tuple[LogicalPlan, LogicalPlan]:
+    from dataclasses import replace
+
+    cached = _cached(t)
+    cond = cmp(t.z, "=", "k")
+    return (Aggregate((t.z,), (t.z,), Filter(cond, cached)),
+            Aggregate((t.z,), (t.z,), Filter(cond, replace(cached, required=(t.z.expr_id,)))))
+
+
+def test_pruning_cached_data_reaches_a_fixpoint() -> None:
+    t = tables()
+    plan = Aggregate((t.z,), (t.z,), Filter(cmp(t.z, "=", "k"), _cached(t)))
+    once = column_pruning(plan)
+    assert column_pruning(once).tree_string() == once.tree_string()
+    assert optimize(once).tree_string() == optimize(optimize(once)).tree_string()
+
+
 @pytest.mark.parametrize("case", COLUMN_PRUNING, ids=case_id)
 def test_column_pruning(case: Case) -> None:
     check(column_pruning, case)

@@ -12,6 +12,7 @@ from dataclasses import replace
 from ember.plan.expressions import Expression
 from ember.plan.logical import (
     Aggregate,
+    CachedRelation,
     FileRelation,
     Filter,
     Join,
@@ -62,6 +63,13 @@ def _prune(node: LogicalPlan, required: set[int]) -> LogicalPlan:
         if not ids:
             ids = (node.attrs[0].expr_id,)
         if node.required == ids:
+            return node
+        return replace(node, required=ids)
+    if isinstance(node, CachedRelation):
+        # Cached blocks hold every column; the scan selects these right after reading them.
+        ids = tuple(a.expr_id for a in node.attrs if a.expr_id in required) \
+            or (node.attrs[0].expr_id,)
+        if len(ids) == len(node.attrs) or node.required == ids:
             return node
         return replace(node, required=ids)
     # Unions, local data and ranges keep all their columns.
