@@ -72,38 +72,27 @@ class Api:
     def create(self, obj: Mapping[str, Any]) -> None:
         """Create a namespaced core object (ConfigMap, Secret, Service or Pod)."""
         namespace = obj["metadata"]["namespace"]
-        create = {
-            "ConfigMap": self.core.create_namespaced_config_map,
-            "Secret": self.core.create_namespaced_secret,
-            "Service": self.core.create_namespaced_service,
-            "Pod": self.core.create_namespaced_pod,
-        }[obj["kind"]]
-        create(namespace, dict(obj))
+        self._call("create", obj["kind"])(namespace, dict(obj))
 
     def read_labels(self, kind: str, namespace: str, name: str) -> dict[str, str] | None:
         """The labels of an existing object, or None when there is none."""
-        read = {
-            "ConfigMap": self.core.read_namespaced_config_map,
-            "Secret": self.core.read_namespaced_secret,
-            "Service": self.core.read_namespaced_service,
-            "Pod": self.core.read_namespaced_pod,
-        }[kind]
         try:
-            return dict(read(name, namespace).metadata.labels or {})
+            return dict(self._call("read", kind)(name, namespace).metadata.labels or {})
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
-        delete = {
-            "ConfigMap": self.core.delete_namespaced_config_map,
-            "Secret": self.core.delete_namespaced_secret,
-            "Service": self.core.delete_namespaced_service,
-            "Pod": self.core.delete_namespaced_pod,
-        }[kind]
+        delete = self._call("delete", kind)
         self._ignore_missing(lambda: delete(
             name, namespace, body=client.V1DeleteOptions(propagation_policy="Background")))
+
+    _KINDS = {"ConfigMap": "config_map", "Secret": "secret", "Service": "service", "Pod": "pod"}
+
+    def _call(self, verb: str, kind: str) -> Any:
+        """CoreV1Api's ``<verb>_namespaced_<kind>`` for one of the driver's object kinds."""
+        return getattr(self.core, f"{verb}_namespaced_{self._KINDS[kind]}")
 
     def delete_pods(self, namespace: str, labels: Mapping[str, str]) -> int:
         pods = self.core.list_namespaced_pod(namespace, label_selector=_selector(labels)).items

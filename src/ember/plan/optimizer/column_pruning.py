@@ -58,18 +58,13 @@ def _prune(node: LogicalPlan, required: set[int]) -> LogicalPlan:
         need = required | (node.condition.references() if node.condition is not None else set())
         return Join(_prune(node.left, need & node.left.output_set()),
                     _prune(node.right, need & node.right.output_set()), node.how, node.condition)
-    if isinstance(node, FileRelation):
-        ids = tuple(a.expr_id for a in node.attrs if a.expr_id in required)
-        if not ids:
-            ids = (node.attrs[0].expr_id,)
-        if node.required == ids:
-            return node
-        return replace(node, required=ids)
-    if isinstance(node, CachedRelation):
-        # Cached blocks hold every column; the scan selects these right after reading them.
+    if isinstance(node, FileRelation | CachedRelation):
+        # A file scan reads only these columns; cached blocks hold every column and the cached
+        # scan selects these right after reading them.
         ids = tuple(a.expr_id for a in node.attrs if a.expr_id in required) \
             or (node.attrs[0].expr_id,)
-        if len(ids) == len(node.attrs) or node.required == ids:
+        if node.required == ids or (isinstance(node, CachedRelation)
+                                    and len(ids) == len(node.attrs)):
             return node
         return replace(node, required=ids)
     # Unions, local data and ranges keep all their columns.
