@@ -2,9 +2,14 @@
 
 Question definitions follow the database-like ops benchmark (h2oai db-benchmark, now maintained
 by DuckDB Labs): 10 groupby questions on the ``G1`` table and 5 join questions on the ``J1``
-tables. Each engine computes the full answer as an Arrow table in this process (that is the
-timed part), then the answer is summarised as ``out_rows`` plus a checksum, the sum of each
-measure column, which is compared with DuckDB's.
+tables.
+
+What is timed is what db-benchmark times: the answer materialised inside the engine, not sent
+anywhere. Its solutions do ``persist(MEMORY_ONLY)`` then ``count()`` for Spark, ``CREATE TABLE
+ans AS`` for DuckDB and ``collect()`` for Polars, and so does every engine here
+(`materialise`). Untimed, the answer is then summarised as ``out_rows`` plus a checksum, the
+sum of each measure column (`checksum`), which is compared with DuckDB's, and dropped
+(`release`).
 
 This module imports no engine at the top, so the PySpark worker (run by a different Python) can
 import it too.
@@ -18,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 
 @dataclass(frozen=True)
@@ -59,12 +63,16 @@ class Answer:
     chk: tuple[float, ...]
 
 
-def summarise(question: Question, table: pa.Table, seconds: float) -> Answer:
-    chk = []
-    for name in question.measures:
-        total = pc.sum(pc.cast(table.column(name), pa.float64())).as_py()
-        chk.append(float(total or 0.0))
-    return Answer(seconds, table.num_rows, tuple(chk))
+def timed(engine: Any, question: Question) -> Answer:
+    """Time ``question`` materialised in ``engine``, then checksum and drop its answer."""
+    t0 = time.perf_counter()
+    out_rows = engine.materialise(question.id)
+    seconds = time.perf_counter() - t0
+    try:
+        chk = engine.checksum(question.measures)
+    finally:
+        engine.release()
+    return Answer(seconds, out_rows, tuple(float(c or 0.0) for c in chk))
 
 
 def matches(answer: Answer, reference: Answer, *, tolerance: float = 0.005) -> bool:
@@ -121,11 +129,19 @@ class DuckDBEngine:
             self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM '{files[name]}'")
         self.con.execute(f"CREATE OR REPLACE TABLE jx AS SELECT * FROM '{files['x']}'")
 
-    def answer(self, qid: str) -> pa.Table:
+    def materialise(self, qid: str) -> int:
         sql = SQL[qid]
         if qid.startswith("join"):
             sql = sql.replace("FROM x", "FROM jx AS x")
-        return self.con.sql(sql).to_arrow_table()
+        self.con.execute(f"CREATE OR REPLACE TABLE ans AS {sql}")
+        return self.con.execute("SELECT count(*) FROM ans").fetchone()[0]
+
+    def checksum(self, measures: tuple[str, ...]) -> list[float]:
+        sums = ", ".join(f"sum(CAST({m} AS DOUBLE))" for m in measures)
+        return list(self.con.execute(f"SELECT {sums} FROM ans").fetchone())
+
+    def release(self) -> None:
+        self.con.execute("DROP TABLE IF EXISTS ans")
 
     def tiny(self) -> pa.Table:
         return self.con.sql(TINY_SQL).to_arrow_table()
@@ -188,7 +204,9 @@ def spark_answer(F: Any, Window: Any, x: Any, jx: Any, small: Any, medium: Any, 
 class SparkAPIEngine:
     """ember or PySpark, driven through the same DataFrame calls."""
 
-    def __init__(self, *, module: str = "ember", shuffle_partitions: int = 4) -> None:
+    def __init__(self, *, module: str = "ember", shuffle_partitions: int = 4,
+                 spark: Any = None) -> None:
+        """A new local[2] session of ``module``, or the given ``spark`` session (tests)."""
         import importlib
 
         t0 = time.perf_counter()  # start-up counts the import, as benchmarks/startup.py does
@@ -196,19 +214,25 @@ class SparkAPIEngine:
         self.name = module
         self.F = importlib.import_module(f"{module}.sql.functions")
         self.Window = importlib.import_module(f"{module}.sql.window").Window
-        builder = sql.SparkSession.builder.master("local[2]").appName("dbbench")
-        if module == "pyspark":
-            builder = (builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
-                       .config("spark.sql.adaptive.enabled", "true")
-                       .config("spark.driver.memory", "4g")
-                       .config("spark.ui.enabled", "false"))
-        self.spark = builder.getOrCreate()
-        self.spark.range(1).count()
+        # pyspark.StorageLevel; ember's lives where ember's pyspark alias takes it from.
+        levels = "ember.core.storagelevel" if module == "ember" else module
+        self.StorageLevel = importlib.import_module(levels).StorageLevel
+        if spark is None:
+            builder = sql.SparkSession.builder.master("local[2]").appName("dbbench")
+            if module == "pyspark":
+                builder = (builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+                           .config("spark.sql.adaptive.enabled", "true")
+                           .config("spark.driver.memory", "4g")
+                           .config("spark.ui.enabled", "false"))
+            spark = builder.getOrCreate()
+            spark.range(1).count()
+        self.spark = spark
         self.startup = time.perf_counter() - t0
         from importlib import metadata
 
         self.version = metadata.version(module)
         self.tables: dict[str, Any] = {}
+        self.ans: Any = None
 
     def load(self, files: dict[str, Path]) -> None:
         for name, key in (("x", "groupby"), ("jx", "x"), ("small", "small"),
@@ -218,16 +242,32 @@ class SparkAPIEngine:
             df.count()
             self.tables[name] = df
 
-    def answer(self, qid: str) -> pa.Table:
+    def materialise(self, qid: str) -> int:
         t = self.tables
         df = spark_answer(self.F, self.Window, t["x"], t["jx"], t["small"], t["medium"],
                           t["big"], qid)
-        return df.toArrow()
+        self.ans = df.persist(self.StorageLevel.MEMORY_ONLY)
+        return self.ans.count()
+
+    def checksum(self, measures: tuple[str, ...]) -> list[float]:
+        F = self.F
+        row = self.ans.agg(*(F.sum(F.col(m).cast("double")) for m in measures)).collect()[0]
+        return list(row)
+
+    def release(self) -> None:
+        if self.ans is not None:
+            self.ans.unpersist()
+            self.ans = None
 
     def tiny(self) -> pa.Table:
         F = self.F
         return (self.tables["x"].filter(F.col("id6") == 1).groupBy("id1")
                 .agg(F.sum("v1").alias("v1")).toArrow())
+
+    def unload(self) -> None:
+        for df in self.tables.values():
+            df.unpersist()
+        self.tables.clear()
 
     def close(self) -> None:
         self.spark.stop()
@@ -289,16 +329,25 @@ class PolarsEngine:
         self.pl = pl
         self.version = pl.__version__
         self.tables: dict[str, Any] = {}
+        self.ans: Any = None
 
     def load(self, files: dict[str, Path]) -> None:
         for name, key in (("x", "groupby"), ("jx", "x"), ("small", "small"),
                           ("medium", "medium"), ("big", "big")):
             self.tables[name] = self.pl.read_parquet(files[key])
 
-    def answer(self, qid: str) -> pa.Table:
+    def materialise(self, qid: str) -> int:
         t = self.tables
         q = polars_answer(self.pl, t["x"], t["jx"], t["small"], t["medium"], t["big"], qid)
-        return q.collect().to_arrow()
+        self.ans = q.collect()
+        return self.ans.height
+
+    def checksum(self, measures: tuple[str, ...]) -> list[float]:
+        pl = self.pl
+        return list(self.ans.select(pl.col(m).cast(pl.Float64).sum() for m in measures).row(0))
+
+    def release(self) -> None:
+        self.ans = None
 
     def tiny(self) -> pa.Table:
         pl = self.pl
@@ -307,10 +356,3 @@ class PolarsEngine:
 
     def close(self) -> None:
         self.tables.clear()
-
-
-def timed(engine: Any, question: Question) -> Answer:
-    t0 = time.perf_counter()
-    table = engine.answer(question.id)
-    seconds = time.perf_counter() - t0
-    return summarise(question, table, seconds)

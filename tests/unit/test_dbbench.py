@@ -73,19 +73,45 @@ def test_join_tables_draw_their_keys_from_the_right_pools(files: dict[str, Path]
     assert _distinct(t["small"], "id1") == t["small"].num_rows
 
 
+@pytest.fixture(scope="module")
+def duck(files: dict[str, Path]) -> questions.DuckDBEngine:
+    engine = questions.DuckDBEngine(threads=1)
+    engine.load(files)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def ember_engine(spark, files: dict[str, Path]) -> questions.SparkAPIEngine:
+    engine = questions.SparkAPIEngine(module="ember", spark=spark)
+    engine.load(files)  # cached, as in the benchmark
+    yield engine
+    engine.unload()
+
+
 @pytest.mark.parametrize("qid", [q.id for q in questions.QUESTIONS])
-def test_ember_answer_matches_duckdb(spark, files: dict[str, Path], qid: str) -> None:
-    from ember.sql import functions as F
-    from ember.sql.window import Window
-
-    duck = questions.DuckDBEngine(threads=1)
-    duck.load(files)
+def test_ember_answer_matches_duckdb(ember_engine, duck, qid: str) -> None:
     question = questions.BY_ID[qid]
-    want = questions.summarise(question, duck.answer(qid), 0.0)
-    duck.close()
-
-    frames = {name: spark.read.parquet(str(files[key])) for name, key in (
-        ("x", "groupby"), ("jx", "x"), ("small", "small"), ("medium", "medium"), ("big", "big"))}
-    got = questions.summarise(
-        question, questions.spark_answer(F, Window, **frames, qid=qid).toArrow(), 0.0)
+    want = questions.timed(duck, question)
+    got = questions.timed(ember_engine, question)
     assert questions.matches(got, want), (got, want)
+    assert want.out_rows > 0 and any(want.chk)
+    assert ember_engine.ans is None  # released
+
+
+def test_duckdb_checksum_is_the_sum_of_each_measure(duck) -> None:
+    question = questions.BY_ID["join q3"]  # a left join: v2 is null where medium has no match
+    got = questions.timed(duck, question)
+    table = duck.con.sql(questions.SQL["join q3"].replace("FROM x", "FROM jx AS x")).to_arrow_table()
+    assert got.out_rows == table.num_rows
+    for measure, chk in zip(question.measures, got.chk, strict=True):
+        column = table.column(measure)
+        assert chk == pytest.approx(pc.sum(pc.cast(column, pa.float64())).as_py())
+    assert table.column("v2").null_count > 0
+
+
+def test_matches_compares_rows_and_checksums_within_half_a_percent() -> None:
+    ref = questions.Answer(0.0, 10, (100.0, -50.0))
+    assert questions.matches(questions.Answer(1.0, 10, (100.4, -50.2)), ref)
+    assert not questions.matches(questions.Answer(1.0, 11, (100.0, -50.0)), ref)
+    assert not questions.matches(questions.Answer(1.0, 10, (101.0, -50.0)), ref)
