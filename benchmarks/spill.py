@@ -17,17 +17,27 @@ execution memory. Each answer is checked against DuckDB on the same files:
 Time, spill bytes and files (from the executors' /metrics) and the executors' peak RSS go to
 ``benchmarks/results/spill-<date>.md``.
 
-Run: python benchmarks/spill.py [--gb 2] [--partitions 8]
+With ``--local-cluster`` the same jobs run as a SparkApplication on ``ember local-cluster``: the
+operator starts the driver pod, which runs this file (``--report``), and two executor pods whose
+memory limit (``memory + max(384Mi, 0.1 x memory)``, 896Mi for 512m) the local kubelet enforces
+with a cgroup when it runs as root. The results then also say whether any executor pod was
+OOMKilled and the peak memory of each pod's cgroup (``spill-<date>-local-cluster.md``).
+
+Run: python benchmarks/spill.py [--gb 2] [--partitions 8] [--memory 512m] [--local-cluster]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import shutil
+import signal
+import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -71,28 +81,214 @@ def generate(directory: Path, gb: float) -> tuple[Path, Path, int]:
 
 
 def executor_figures(spark) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """Spill bytes and files summed over the executors' /metrics."""
+    """Spill bytes and files summed over the executors' /metrics, and each one's peak RSS."""
     totals = {"spill_bytes": 0.0, "spill_files": 0.0}
+    peaks = []
     for executor in spark._runtime().executors.values():
         with urllib.request.urlopen(f"{executor.address}/metrics", timeout=10) as resp:
             for line in resp.read().decode().splitlines():
                 for name in totals:
                     if line.startswith(f"ember_executor_{name}_total"):
                         totals[name] += float(line.split()[-1])
-    return totals
+                if line.startswith("ember_executor_process_peak_rss_bytes"):
+                    peaks.append(float(line.split()[-1]) / 2**20)
+    return {**totals, "peak_rss_mib": peaks}
 
 
-def peak_rss_mib(pids: list[int]) -> list[float]:
-    out = []
-    for pid in pids:
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                out.append(int(line.split()[1]) / 1024)
-    return out
+def run_jobs(spark, facts_dir: str, dims_path: str, sorted_dir: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    """Aggregate, join and sort; per job its time, spill and answer (checked by `check`)."""
+    from ember.sql import functions as F
+
+    facts = spark.read.parquet(facts_dir)
+    dims = spark.read.parquet(dims_path)
+    jobs = {
+        "aggregate (GROUP BY k)": lambda: facts.groupBy("k").agg(
+            F.sum("x").alias("sx"), F.count("*").alias("n"), F.max("s").alias("ms"),
+        ).agg(F.count("*").alias("groups"), F.sum("sx").alias("sx"), F.sum("n").alias("n"),
+              F.max("ms").alias("ms")).collect()[0].asDict(),
+        "join (dims LEFT JOIN facts ON k)": lambda: dims.join(facts, dims.key == facts.k, "left")
+        .agg(F.count("*").alias("n"), F.count("id").alias("matched"),
+             F.sum("x").alias("sx")).collect()[0].asDict(),
+        "sort (ORDER BY x, id)": lambda: facts.orderBy("x", "id").write.parquet(sorted_dir),
+    }
+    results = []
+    shutil.rmtree(sorted_dir, ignore_errors=True)
+    for name, job in jobs.items():
+        before = executor_figures(spark)
+        t0 = time.perf_counter()
+        answer = job()
+        seconds = time.perf_counter() - t0
+        after = executor_figures(spark)
+        results.append({"name": name, "seconds": seconds, "answer": answer,
+                        **{k: after[k] - before[k] for k in ("spill_bytes", "spill_files")}})
+        print(f"{name}: {seconds:.1f}s spilled {results[-1]['spill_bytes'] / 2**20:.0f} MiB",
+              flush=True)
+    results.append({"peak_rss_mib": executor_figures(spark)["peak_rss_mib"]})
+    return results
+
+
+def check(con, name: str, answer, sorted_dir: Path) -> tuple[bool, str]:  # type: ignore[no-untyped-def]
+    """Whether a job's answer is DuckDB's, and the figures compared."""
+    if name.startswith("aggregate"):
+        want = con.execute("SELECT count(*), sum(sx), sum(n), max(ms) FROM (SELECT k, sum(x) "
+                           "sx, count(*) n, max(s) ms FROM facts GROUP BY k)").fetchone()
+        ok = (answer["groups"], answer["n"], answer["ms"]) == (want[0], want[2], want[3]) \
+            and abs(answer["sx"] - want[1]) <= 1e-6 * max(1.0, abs(want[1]))
+        return ok, f"groups={answer['groups']} rows={answer['n']} (DuckDB {want[0]} / {want[2]})"
+    if name.startswith("join"):
+        want = con.execute("SELECT count(*), count(id), sum(x) FROM dims LEFT JOIN facts "
+                           "ON facts.k = dims.key").fetchone()
+        ok = (answer["n"], answer["matched"]) == (want[0], want[1]) \
+            and abs(answer["sx"] - want[2]) <= 1e-6 * max(1.0, abs(want[2]))
+        return ok, f"rows={answer['n']} matched={answer['matched']} (DuckDB {want[0]} / {want[1]})"
+    files = sorted(str(p) for p in sorted_dir.glob("*.parquet"))
+    listing = ", ".join(f"'{f}'" for f in files)
+    n, bad, total = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE prev_x > x OR (prev_x IS NOT NULL AND x IS "
+        f"NULL) OR (prev_x = x AND prev_id > id)), sum(x) FROM (SELECT x, id, lag(x) OVER w "
+        f"prev_x, lag(id) OVER w prev_id FROM read_parquet([{listing}], filename = true, "
+        f"file_row_number = true) WINDOW w AS (ORDER BY filename, file_row_number))"
+    ).fetchone()
+    nulls_first = con.execute(
+        f"SELECT count(*) FROM (SELECT x, row_number() OVER (ORDER BY filename, "
+        f"file_row_number) r FROM read_parquet([{listing}], filename = true, "
+        f"file_row_number = true)) WHERE x IS NULL AND r > (SELECT count(*) FROM facts "
+        f"WHERE x IS NULL)").fetchone()[0]
+    want_n, want_sum = con.execute("SELECT count(*), sum(x) FROM facts").fetchone()
+    ok = n == want_n and bad == 0 and nulls_first == 0 \
+        and abs(total - want_sum) <= 1e-6 * max(1.0, abs(want_sum))
+    return ok, f"rows={n} out-of-order={bad} (DuckDB rows {want_n})"
+
+
+def job_conf(args: argparse.Namespace) -> dict[str, str]:
+    return {"spark.executor.memory": args.memory,
+            "spark.sql.shuffle.partitions": str(args.partitions),
+            "spark.sql.adaptive.enabled": "false",
+            "spark.sql.autoBroadcastJoinThreshold": "-1"}
+
+
+def in_process(args: argparse.Namespace, facts_dir: Path, dims_path: Path, sorted_dir: Path,
+               ) -> tuple[list[dict], dict]:
+    """local[2]: two executor processes of one core each, started by this process."""
+    from ember.sql import SparkSession
+
+    builder = SparkSession.builder.master("local[2]").appName("spill-benchmark")
+    for key, value in job_conf(args).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    try:
+        results = run_jobs(spark, str(facts_dir), str(dims_path), str(sorted_dir))
+    finally:
+        spark.stop()
+    return results, {}
+
+
+# -- on the local cluster -----------------------------------------------------------------------
+
+APP = "spill-benchmark"
+IMAGE_HOME = "/opt/ember"  # the image's ember home; the local kubelet maps it to this checkout
+
+
+def in_image(path: Path) -> str:
+    return f"{IMAGE_HOME}/{path.resolve().relative_to(HERE.parent)}"
+
+
+def application(args: argparse.Namespace, facts_dir: Path, dims_path: Path, sorted_dir: Path,
+                report: Path) -> dict:
+    return {
+        "apiVersion": "ember.dev/v1alpha1", "kind": "SparkApplication",
+        "metadata": {"name": APP, "namespace": "default"},
+        "spec": {
+            "type": "Python", "mode": "cluster", "image": "ghcr.io/ember-dev/ember:0.1.0",
+            "mainApplicationFile": f"local://{IMAGE_HOME}/benchmarks/spill.py",
+            "arguments": ["--report", in_image(report), "--facts", in_image(facts_dir),
+                          "--dims", in_image(dims_path), "--sorted", in_image(sorted_dir)],
+            "sparkConf": {k: v for k, v in job_conf(args).items()
+                          if k != "spark.executor.memory"},
+            "restartPolicy": {"type": "Never"},
+            "driver": {"cores": 1, "memory": "1g"},
+            "executor": {"instances": 2, "cores": 1, "memory": args.memory},
+        },
+    }
+
+
+def on_local_cluster(args: argparse.Namespace, facts_dir: Path, dims_path: Path,
+                     sorted_dir: Path) -> tuple[list[dict], dict]:
+    """The jobs as a SparkApplication on ember local-cluster; pod memory limits enforced."""
+    import kubernetes
+
+    from ember.k8s import crd, names
+    from ember.localkube import cgroups, cluster
+
+    hierarchy, reason = cgroups.probe()
+    work = Path(tempfile.mkdtemp(prefix="ember-spill-"))
+    report = HERE / "data" / "spill" / "report.json"
+    report.unlink(missing_ok=True)
+    local = cluster.start(work_dir=work)
+    operator = None
+    pods: dict[str, dict] = {}
+    try:
+        api = kubernetes.config.new_client_from_config(config_file=str(local.kubeconfig))
+        kubernetes.client.ApiextensionsV1Api(api).create_custom_resource_definition(crd.crd())
+        env = dict(os.environ, KUBECONFIG=str(local.kubeconfig), EMBER_OPERATOR_INTERVAL="0.5")
+        with (work / "operator.log").open("ab") as log:
+            operator = subprocess.Popen([sys.executable, "-m", "ember.cli", "operator"], env=env,
+                                        stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        custom, core = kubernetes.client.CustomObjectsApi(api), kubernetes.client.CoreV1Api(api)
+        custom.create_namespaced_custom_object(
+            names.GROUP, names.VERSION, "default", names.PLURAL,
+            application(args, facts_dir, dims_path, sorted_dir, report))
+        state: dict = {}
+        while state.get("state") not in {"COMPLETED", "FAILED", "SUBMISSION_FAILED"}:
+            time.sleep(1.0)
+            app = custom.get_namespaced_custom_object(names.GROUP, names.VERSION, "default",
+                                                      names.PLURAL, APP)
+            state = (app.get("status") or {}).get("applicationState") or {}
+            selector = f"{names.LABEL_APP_NAME}={APP}"
+            for pod in core.list_namespaced_pod("default", label_selector=selector).items:
+                role = pod.metadata.labels.get(names.LABEL_ROLE)
+                seen = pods.setdefault(pod.metadata.name, {"role": role})
+                for status in pod.status.container_statuses or []:
+                    if status.state and status.state.terminated:
+                        seen["reason"] = status.state.terminated.reason
+                        seen["exit_code"] = status.state.terminated.exit_code
+                peak = local.kubelet.peak_memory("default", pod.metadata.name)
+                if peak is not None:
+                    seen["peak_mib"] = max(seen.get("peak_mib", 0), peak / 2**20)
+        for name, seen in pods.items():
+            peak = local.kubelet.peak_memory("default", name)
+            if peak is not None:
+                seen["peak_mib"] = max(seen.get("peak_mib", 0), peak / 2**20)
+        if state["state"] != "COMPLETED":
+            log = local.kubelet.log_text("default", names.driver_pod_name(APP))
+            msg = f"{APP} ended {state['state']}: {state.get('errorMessage')}\n{log[-3000:]}"
+            raise SystemExit(msg)
+        results = json.loads(report.read_text())
+    finally:
+        if operator is not None:
+            operator.send_signal(signal.SIGTERM)
+            try:
+                operator.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                operator.kill()
+        local.stop()
+        shutil.rmtree(work, ignore_errors=True)
+        report.unlink(missing_ok=True)
+    limits = "enforced (" + reason + ")" if hierarchy is not None else f"NOT enforced: {reason}"
+    return results, {"pods": pods, "limits": limits}
+
+
+def in_driver(args: argparse.Namespace) -> None:
+    """The program of the driver pod: run the jobs, write their results to ``--report``."""
+    from ember.sql import SparkSession
+
+    spark = SparkSession.builder.appName(APP).getOrCreate()
+    try:
+        results = run_jobs(spark, args.facts, args.dims, args.sorted)
+    finally:
+        spark.stop()
+    Path(args.report).write_text(json.dumps(results))
 
 
 def main() -> None:
@@ -101,117 +297,54 @@ def main() -> None:
     parser.add_argument("--gb", type=float, default=2.0)
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--memory", default="512m")
+    parser.add_argument("--local-cluster", action="store_true",
+                        help="run the jobs as a SparkApplication on ember local-cluster")
+    # The driver pod's arguments (set by --local-cluster).
+    parser.add_argument("--report", help=argparse.SUPPRESS)
+    parser.add_argument("--facts", help=argparse.SUPPRESS)
+    parser.add_argument("--dims", help=argparse.SUPPRESS)
+    parser.add_argument("--sorted", help=argparse.SUPPRESS)
     args = parser.parse_args()
-
-    from ember.sql import SparkSession
-    from ember.sql import functions as F
+    if args.report:
+        in_driver(args)
+        return
 
     data = HERE / "data" / "spill"
     started = time.perf_counter()
     facts_dir, dims_path, rows = generate(data, args.gb)
     gen_s = time.perf_counter() - started
-    facts_glob = str(facts_dir / "*.parquet")
-    con = duckdb.connect()
-    con.execute("SET threads = 2")
-    con.execute(f"CREATE VIEW facts AS SELECT * FROM read_parquet('{facts_glob}')")
-    con.execute(f"CREATE VIEW dims AS SELECT * FROM read_parquet('{dims_path}')")
+    sorted_dir = data / "sorted"
     in_memory = pq.read_table(facts_dir / "part-00000.parquet")
     arrow_bytes = int(in_memory.nbytes * rows / max(1, in_memory.num_rows))
     del in_memory
-
-    spark = (SparkSession.builder.master("local[2]").appName("spill-benchmark")
-             .config("spark.executor.memory", args.memory)
-             .config("spark.sql.shuffle.partitions", args.partitions)
-             .config("spark.sql.adaptive.enabled", "false")
-             .config("spark.sql.autoBroadcastJoinThreshold", "-1")
-             .getOrCreate())
-    facts = spark.read.parquet(str(facts_dir))
-    dims = spark.read.parquet(str(dims_path))
-    results = []
-
-    def run(name: str, job, check) -> None:  # type: ignore[no-untyped-def]
-        before = executor_figures(spark)
-        t0 = time.perf_counter()
-        answer = job()
-        seconds = time.perf_counter() - t0
-        after = executor_figures(spark)
-        ok, detail = check(answer)
-        results.append({"name": name, "seconds": seconds, "ok": ok, "detail": detail,
-                        **{k: after[k] - before[k] for k in after}})
-        print(f"{name}: {seconds:.1f}s ok={ok} spill={after['spill_bytes'] - before['spill_bytes']:.0f}"
-              f" bytes {detail}", flush=True)
-
-    def aggregate():  # type: ignore[no-untyped-def]
-        grouped = facts.groupBy("k").agg(F.sum("x").alias("sx"), F.count("*").alias("n"),
-                                         F.max("s").alias("ms"))
-        return grouped.agg(F.count("*").alias("groups"), F.sum("sx").alias("sx"),
-                           F.sum("n").alias("n"), F.max("ms").alias("ms")).collect()[0]
-
-    def check_aggregate(row):  # type: ignore[no-untyped-def]
-        want = con.execute("SELECT count(*), sum(sx), sum(n), max(ms) FROM (SELECT k, sum(x) "
-                           "sx, count(*) n, max(s) ms FROM facts GROUP BY k)").fetchone()
-        ok = (row["groups"], row["n"], row["ms"]) == (want[0], want[2], want[3]) \
-            and abs(row["sx"] - want[1]) <= 1e-6 * max(1.0, abs(want[1]))
-        return ok, f"groups={row['groups']} rows={row['n']} (DuckDB {want[0]} / {want[2]})"
-
-    def join():  # type: ignore[no-untyped-def]
-        joined = dims.join(facts, dims.key == facts.k, "left")
-        return joined.agg(F.count("*").alias("n"), F.count("id").alias("matched"),
-                          F.sum("x").alias("sx")).collect()[0]
-
-    def check_join(row):  # type: ignore[no-untyped-def]
-        want = con.execute("SELECT count(*), count(id), sum(x) FROM dims LEFT JOIN facts "
-                           "ON facts.k = dims.key").fetchone()
-        ok = (row["n"], row["matched"]) == (want[0], want[1]) \
-            and abs(row["sx"] - want[2]) <= 1e-6 * max(1.0, abs(want[2]))
-        return ok, f"rows={row['n']} matched={row['matched']} (DuckDB {want[0]} / {want[1]})"
-
-    out = data / "sorted"
-
-    def sort():  # type: ignore[no-untyped-def]
-        shutil.rmtree(out, ignore_errors=True)
-        facts.orderBy("x", "id").write.parquet(str(out))
-        return out
-
-    def check_sort(path: Path):  # type: ignore[no-untyped-def]
-        files = sorted(str(p) for p in path.glob("*.parquet"))
-        listing = ", ".join(f"'{f}'" for f in files)
-        n, bad, total = con.execute(
-            f"SELECT count(*), count(*) FILTER (WHERE prev_x > x OR (prev_x IS NOT NULL AND x IS "
-            f"NULL) OR (prev_x = x AND prev_id > id)), sum(x) FROM (SELECT x, id, lag(x) OVER w "
-            f"prev_x, lag(id) OVER w prev_id FROM read_parquet([{listing}], filename = true, "
-            f"file_row_number = true) WINDOW w AS (ORDER BY filename, file_row_number))"
-        ).fetchone()
-        nulls_first = con.execute(
-            f"SELECT count(*) FROM (SELECT x, row_number() OVER (ORDER BY filename, "
-            f"file_row_number) r FROM read_parquet([{listing}], filename = true, "
-            f"file_row_number = true)) WHERE x IS NULL AND r > (SELECT count(*) FROM facts "
-            f"WHERE x IS NULL)").fetchone()[0]
-        want_n, want_sum = con.execute("SELECT count(*), sum(x) FROM facts").fetchone()
-        ok = n == want_n and bad == 0 and nulls_first == 0 \
-            and abs(total - want_sum) <= 1e-6 * max(1.0, abs(want_sum))
-        return ok, f"rows={n} out-of-order={bad} (DuckDB rows {want_n})"
-
+    run = on_local_cluster if args.local_cluster else in_process
     try:
-        run("aggregate (GROUP BY k)", aggregate, check_aggregate)
-        run("join (dims LEFT JOIN facts ON k)", join, check_join)
-        run("sort (ORDER BY x, id)", sort, check_sort)
-        rss = peak_rss_mib(list(spark._runtime().executor_pids().values()))
+        results, cluster_info = run(args, facts_dir, dims_path, sorted_dir)
+        con = duckdb.connect()
+        con.execute("SET threads = 2")
+        con.execute(f"CREATE VIEW facts AS SELECT * FROM read_parquet('{facts_dir}/*.parquet')")
+        con.execute(f"CREATE VIEW dims AS SELECT * FROM read_parquet('{dims_path}')")
+        rss = results.pop()["peak_rss_mib"]
+        for r in results:
+            r["ok"], r["detail"] = check(con, r["name"], r["answer"], sorted_dir)
+            print(f"{r['name']}: ok={r['ok']} {r['detail']}", flush=True)
     finally:
-        spark.stop()
-        shutil.rmtree(out, ignore_errors=True)
-    write_results(args, rows, arrow_bytes, gen_s, results, rss)
+        shutil.rmtree(sorted_dir, ignore_errors=True)
+    write_results(args, rows, arrow_bytes, gen_s, results, rss, cluster_info)
 
 
 def write_results(args, rows: int, arrow_bytes: int, gen_s: float,  # type: ignore[no-untyped-def]
-                  results: list[dict], rss: list[float]) -> None:
+                  results: list[dict], rss: list[float], cluster_info: dict) -> None:
     date = dt.date.today().isoformat()
-    path = HERE / "results" / f"spill-{date}.md"
+    where = "-local-cluster" if args.local_cluster else ""
+    path = HERE / "results" / f"spill-{date}{where}.md"
+    setting = ("a SparkApplication on ember local-cluster: two executor pods of one core"
+               if args.local_cluster else "ember local[2] (two executors of one core)")
     lines = [
         f"# Spill: {args.memory} executors aggregate, join and sort {args.gb:g} GB, {date}",
         "",
         f"{os.cpu_count()} cores ({platform.machine()}), Python {platform.python_version()}. "
-        f"ember local[2] (two executors of one core), spark.executor.memory={args.memory}, "
+        f"{setting}, spark.executor.memory={args.memory}, "
         f"spark.sql.shuffle.partitions={args.partitions}, adaptive execution off, broadcast "
         "joins off. Answers checked against DuckDB on the same Parquet files.",
         "",
@@ -227,11 +360,23 @@ def write_results(args, rows: int, arrow_bytes: int, gen_s: float,  # type: igno
     if rss:
         lines += ["", "Peak RSS of the executor processes (MiB): "
                   + ", ".join(f"{v:.0f}" for v in rss) + "."]
+    if cluster_info:
+        lines += ["", f"Pod memory limits: {cluster_info['limits']}.", "",
+                  "| pod | role | ended | peak memory of its cgroup (MiB) |", "|---|---|---|---|"]
+        for name, seen in sorted(cluster_info["pods"].items()):
+            ended = seen.get("reason") or "deleted while running"
+            if seen.get("exit_code") is not None:
+                ended += f" (exit code {seen['exit_code']})"
+            peak = seen.get("peak_mib")
+            lines.append(f"| {name} | {seen.get('role')} | {ended} | "
+                         f"{'–' if peak is None else f'{peak:.0f}'} |")
+    flag = " --local-cluster" if args.local_cluster else ""
     lines += ["", f"Command: `python benchmarks/spill.py --gb {args.gb:g} "
-              f"--partitions {args.partitions} --memory {args.memory}`", ""]
+              f"--partitions {args.partitions} --memory {args.memory}{flag}`", ""]
     path.write_text("\n".join(lines))
     print(f"wrote {path}")
-    if not all(r["ok"] for r in results):
+    oom = [n for n, seen in cluster_info.get("pods", {}).items() if seen.get("reason") == "OOMKilled"]
+    if not all(r["ok"] for r in results) or oom:
         sys.exit(1)
 
 

@@ -43,6 +43,8 @@ import pyarrow.parquet as pq
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 MIN_POOL = 10
 ROW_GROUP_ROWS = 1 << 17
+# db-benchmark's data comes from R, whose integers are 32-bit (Spark reads them as IntegerType).
+INT = np.int32
 
 
 def _labels(fmt: str, values: np.ndarray) -> pa.Array:
@@ -62,11 +64,11 @@ def groupby_table(n: int, k: int, *, seed: int = 108) -> pa.Table:
         "id1": _labels("id%03d", id1),
         "id2": _labels("id%03d", id2),
         "id3": _labels("id%010d", id3),
-        "id4": rng.integers(1, k + 1, n, dtype=np.int64),
-        "id5": rng.integers(1, k + 1, n, dtype=np.int64),
-        "id6": rng.integers(1, n_id3 + 1, n, dtype=np.int64),
-        "v1": rng.integers(1, 6, n, dtype=np.int64),
-        "v2": rng.integers(1, 16, n, dtype=np.int64),
+        "id4": rng.integers(1, k + 1, n, dtype=np.int64).astype(INT),
+        "id5": rng.integers(1, k + 1, n, dtype=np.int64).astype(INT),
+        "id6": rng.integers(1, n_id3 + 1, n, dtype=np.int64).astype(INT),
+        "v1": rng.integers(1, 6, n, dtype=np.int64).astype(INT),
+        "v2": rng.integers(1, 16, n, dtype=np.int64).astype(INT),
         "v3": np.round(rng.uniform(0, 100, n), 6),
     })
 
@@ -86,7 +88,7 @@ def join_tables(n: int, *, seed: int = 108) -> dict[str, pa.Table]:
     rhs = [np.concatenate([p["shared"], p["right"]]) for p in pools]
 
     def with_labels(ids: dict[str, np.ndarray]) -> dict[str, pa.Array]:
-        cols: dict[str, pa.Array] = {name: pa.array(v) for name, v in ids.items()}
+        cols: dict[str, pa.Array] = {name: pa.array(v.astype(INT)) for name, v in ids.items()}
         for i, name in enumerate(ids, start=4):
             cols[f"id{i}"] = _labels("id%d", ids[name])
         return cols
@@ -124,13 +126,18 @@ def paths(n: int, k: int, *, data_dir: Path = DATA_DIR) -> dict[str, Path]:
     return out
 
 
+def _current(path: Path, int_column: str) -> bool:
+    """Whether ``path`` exists and was written by this generator (its integers are 32-bit)."""
+    return path.exists() and pq.read_schema(path).field(int_column).type == pa.from_numpy_dtype(INT)
+
+
 def ensure(n: int, k: int, *, data_dir: Path = DATA_DIR) -> dict[str, Path]:
-    """Generate any missing file once; later runs reuse the cached Parquet."""
+    """Generate any missing or outdated file once; later runs reuse the cached Parquet."""
     files = paths(n, k, data_dir=data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    if not files["groupby"].exists():
+    if not _current(files["groupby"], "id4"):
         _write(groupby_table(n, k), files["groupby"])
-    if not all(files[name].exists() for name in ("x", "small", "medium", "big")):
+    if not all(_current(files[name], "id1") for name in ("x", "small", "medium", "big")):
         for name, table in join_tables(n).items():
             _write(table, files[name])
     return files

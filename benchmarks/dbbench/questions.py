@@ -219,6 +219,9 @@ class SparkAPIEngine:
         self.StorageLevel = importlib.import_module(levels).StorageLevel
         if spark is None:
             builder = sql.SparkSession.builder.master("local[2]").appName("dbbench")
+            if module == "ember":
+                # The 4g of heap PySpark's local[2] has (driver memory), over two executors.
+                builder = builder.config("spark.executor.memory", "2g")
             if module == "pyspark":
                 builder = (builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
                            .config("spark.sql.adaptive.enabled", "true")

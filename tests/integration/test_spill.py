@@ -55,14 +55,19 @@ def tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return paths
 
 
-def _spilled_bytes(spark: SparkSession) -> int:
-    total = 0
+def _metric(spark: SparkSession, name: str) -> list[int]:
+    """One figure of each executor's /metrics."""
+    out = []
     for executor in spark._runtime().executors.values():
         with urllib.request.urlopen(f"{executor.address}/metrics", timeout=10) as resp:
             for line in resp.read().decode().splitlines():
-                if line.startswith("ember_executor_spill_bytes_total"):
-                    total += int(float(line.split()[-1]))
-    return total
+                if line.startswith(f"ember_executor_{name}{{"):
+                    out.append(int(float(line.split()[-1])))
+    return out
+
+
+def _spilled_bytes(spark: SparkSession) -> int:
+    return sum(_metric(spark, "spill_bytes_total"))
 
 
 def _duck(sql: str, paths: dict[str, Path]) -> pd.DataFrame:
@@ -112,3 +117,14 @@ def test_order_by_larger_than_memory_spills_and_matches_duckdb(
     pd.testing.assert_frame_equal(got[["x", "k"]], want[["x", "k"]], check_dtype=False)
     _same(got, want, ["x", "k", "s"])
     assert _spilled_bytes(spark) > before
+
+
+def test_executor_metrics_report_accounted_and_process_memory(
+        spark: SparkSession, tables: dict[str, Path]) -> None:
+    spark.read.parquet(str(tables["facts"])).groupBy("k").count().collect()
+    assert _metric(spark, "memory_heap_bytes") == [512 * 2**20] * 2
+    # Every task gave its execution memory back when it ended.
+    assert _metric(spark, "memory_execution_used_bytes") == [0, 0]
+    rss, peak = _metric(spark, "process_rss_bytes"), _metric(spark, "process_peak_rss_bytes")
+    assert all(0 < now <= top for now, top in zip(rss, peak, strict=True)), (rss, peak)
+    assert len(_metric(spark, "arrow_allocated_bytes")) == 2

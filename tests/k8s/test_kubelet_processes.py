@@ -241,6 +241,21 @@ def test_a_pod_over_its_memory_limit_is_oom_killed(api: client.CoreV1Api, kubele
     assert (terminated(pod)["exitCode"], terminated(pod)["reason"]) == (137, "OOMKilled")
 
 
+@pytest.mark.skipif(_oom_skip_reason() is not None, reason=str(_oom_skip_reason()))
+def test_the_peak_memory_of_a_pod_is_kept_after_it_ends(api: client.CoreV1Api, kubelet: Kubelet) -> None:
+    script = "x = bytearray(100 * 1024 * 1024)\nx[::4096] = b'1' * (len(x) // 4096)\nprint('done')"
+    pod = make_pod("peak", [PY, "-c", script], container={"resources": {"limits": {"memory": "256Mi"}}})
+    name = create(api, pod)
+    assert wait_for_phase(api, name, "Failed", "Succeeded", timeout=30)["status"]["phase"] == "Succeeded"
+    deadline = time.monotonic() + 10
+    while kubelet.peak_memory("default", name) is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    peak = kubelet.peak_memory("default", name)
+    assert 100 * 2**20 <= peak <= 256 * 2**20
+    assert kubelet.peak_memory("default", "never-ran") is None
+
+
 def test_a_missing_config_map_key_fails_the_pod_as_a_config_error(
     api: client.CoreV1Api, kubelet: Kubelet,
 ) -> None:

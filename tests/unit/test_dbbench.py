@@ -35,6 +35,7 @@ def test_groupby_data_follows_the_published_definition(files: dict[str, Path]) -
     assert x.num_rows == N and x.column_names == [
         "id1", "id2", "id3", "id4", "id5", "id6", "v1", "v2", "v3"]
     assert sum(c.null_count for c in x.columns) == 0
+    assert x.schema.types == [pa.string()] * 3 + [pa.int32()] * 5 + [pa.float64()]
     for name in ("id1", "id2"):
         assert sorted(pc.unique(x.column(name)).to_pylist()) == [f"id{i:03d}" for i in range(1, K + 1)]
     assert _distinct(x, "id3") == N // K
@@ -49,6 +50,15 @@ def test_groupby_data_follows_the_published_definition(files: dict[str, Path]) -
     assert x.column("id1").to_pylist() != sorted(x.column("id1").to_pylist())
 
 
+def test_outdated_cached_data_is_generated_again(tmp_path: Path) -> None:
+    files = datagen.paths(N, K, data_dir=tmp_path)
+    old = datagen.groupby_table(N, K)
+    old = old.set_column(3, "id4", old.column("id4").cast(pa.int64()))
+    pq.write_table(old, files["groupby"])
+    datagen.ensure(N, K, data_dir=tmp_path)
+    assert pq.read_schema(files["groupby"]).field("id4").type == pa.int32()
+
+
 def test_key_pools_split_90_shared_10_left_10_right() -> None:
     pools = datagen.key_pools(1000, np.random.default_rng(0))
     sizes = {name: len(keys) for name, keys in pools.items()}
@@ -61,6 +71,7 @@ def test_join_tables_draw_their_keys_from_the_right_pools(files: dict[str, Path]
     t = {name: pq.read_table(files[name]) for name in ("x", "small", "medium", "big")}
     assert {name: table.num_rows for name, table in t.items()} == {
         "x": N, "small": datagen.MIN_POOL, "medium": datagen.MIN_POOL, "big": N}
+    assert t["big"].schema.types == [pa.int32()] * 3 + [pa.string()] * 3 + [pa.float64()]
     # id3 is a permutation of its pool on both sides: unique keys, 90% of them shared
     for name in ("x", "big"):
         assert _distinct(t[name], "id3") == N

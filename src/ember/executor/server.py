@@ -27,6 +27,7 @@ import threading
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import PlainTextResponse
@@ -221,15 +222,40 @@ def make_app(executor: Executor, layout: MemoryLayout | None = None) -> FastAPI:
             for name, value in sorted(vars(blocks.metrics).items()):
                 lines.append(f'ember_executor_{name}_total{{executor_id="{executor.executor_id}"}} '
                              f'{value}')
+        gauges: list[tuple[str, int]] = []
         if layout is not None:
-            for name, value in (("memory_heap_bytes", layout.heap),
-                                ("memory_max_bytes", layout.max_memory),
-                                ("memory_storage_region_bytes", layout.storage_region)):
-                lines.append(f'ember_executor_{name}{{executor_id="{executor.executor_id}"}} '
-                             f'{value}')
+            gauges += [("memory_heap_bytes", layout.heap),
+                       ("memory_max_bytes", layout.max_memory),
+                       ("memory_storage_region_bytes", layout.storage_region)]
+        pool = getattr(executor, "memory_pool", None)
+        if pool is not None:
+            used = pool.metrics()
+            gauges += [("memory_execution_used_bytes", used.execution_used),
+                       ("memory_storage_used_bytes", used.storage_used)]
+        # What the process really holds, next to what the memory manager accounts (Spark reports
+        # the same pair as ProcessTreeRSSMemory and the peak executor metrics).
+        rss, peak = process_memory()
+        gauges += [("process_rss_bytes", rss), ("process_peak_rss_bytes", peak),
+                   ("arrow_allocated_bytes", pa.total_allocated_bytes())]
+        for name, value in gauges:
+            lines.append(f'ember_executor_{name}{{executor_id="{executor.executor_id}"}} {value}')
         return "\n".join(lines) + "\n"
 
     return app
+
+
+def process_memory() -> tuple[int, int]:
+    """(resident, peak resident) bytes of this process, from /proc (zeros where there is none)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return 0, 0
+    values = {}
+    for line in status.splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0]) * 1024
+    return values.get("VmRSS", 0), values.get("VmHWM", 0)
 
 
 def _die_with_parent() -> None:

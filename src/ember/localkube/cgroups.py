@@ -131,6 +131,15 @@ class MemoryCgroup:
                 return int(value)
         return 0
 
+    def peak_bytes(self) -> int | None:
+        """The most memory the cgroup has used (``memory.peak`` or ``memory.max_usage_in_bytes``);
+        None when the kernel does not report it (``memory.peak`` is Linux 5.19 and later)."""
+        name = "memory.peak" if self.version == 2 else "memory.max_usage_in_bytes"
+        try:
+            return int((self.path / name).read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
     def pids(self) -> list[int]:
         try:
             return [int(pid) for pid in (self.path / "cgroup.procs").read_text().split()]

@@ -217,6 +217,8 @@ class Kubelet:
         self.logs_store = podlogs.LogStore()
         self._pods: dict[str, PodProcess] = {}
         self._pods_lock = threading.Lock()
+        # Peak memory of each ended pod's cgroup, kept after the pod is gone (see peak_memory).
+        self._peaks: dict[str, int] = {}
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -286,6 +288,19 @@ class Kubelet:
         if follow:
             return self.follow_logs(namespace, name, tail_lines=tail_lines)
         return iter([self.logs(namespace, name, tail_lines=tail_lines)])
+
+    def peak_memory(self, namespace: str, name: str) -> int | None:
+        """Bytes of memory at the peak of a pod's cgroup: read live while it runs, kept after it
+        ends. None when limits are not enforced, the pod had no memory limit, or the kernel does not
+        report a peak. (A kubelet reports no such figure; this is for benchmarks on this machine.)"""
+        with self._pods_lock:
+            running = [p for p in self._pods.values()
+                       if (p.namespace, p.name) == (namespace, name) and not p.done.is_set()]
+        for pod_process in running:
+            live = None if pod_process.cgroup is None else pod_process.cgroup.peak_bytes()
+            if live is not None:
+                return live
+        return self._peaks.get(f"{namespace}/{name}")
 
     def log_text(self, namespace: str, name: str, container: str | None = None) -> str:
         """The pod's whole log so far, or "" for a pod never run here.
@@ -461,6 +476,11 @@ class Kubelet:
         returncode = pod_process.process.wait()
         oom_killed = pod_process.cgroup is not None and pod_process.cgroup.oom_kills() > 0
         if pod_process.cgroup is not None:
+            peak = pod_process.cgroup.peak_bytes()
+            if peak is not None:
+                self._peaks[f"{pod_process.namespace}/{pod_process.name}"] = peak
+                logger.info("pod %s/%s used at most %.0f MiB", pod_process.namespace, pod_process.name,
+                            peak / 2**20)
             pod_process.cgroup.remove()
         if self._stopping.is_set():
             return
