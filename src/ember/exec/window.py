@@ -2,8 +2,11 @@
 
 The planner hash-partitions the input on the window's partition keys, so each window partition
 lies whole inside one task. The operator sorts the task's rows by (partition keys, order keys)
-and finds where each window partition and each peer group (rows with equal order keys) starts
-and ends. Every function is then computed over whole columns, with no Python code per row:
+with the spilling external sort, and cuts the sorted stream into buffers of whole window
+partitions (`whole_partitions`) whose size is reserved as execution memory, as Spark's
+WindowExec fills its spillable buffer one window partition at a time. In each buffer it finds
+where each window partition and each peer group (rows with equal order keys) starts and ends.
+Every function is then computed over whole columns, with no Python code per row:
 
 - ranks from those boundaries and running counts of peer-group starts;
 - ``lag``/``lead`` by shifting row indices, inside the partition;
@@ -20,7 +23,7 @@ and ends. Every function is then computed over whole columns, with no Python cod
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,8 +33,9 @@ import pyarrow.compute as pc
 from ember.exec.aggregate import HashAggregateExec, state_types
 from ember.exec.context import TaskContext
 from ember.exec.expr_eval import evaluate, normalize_floats
-from ember.exec.operators import PhysicalOp, table_batches, to_table
-from ember.exec.sorting import order_indices
+from ember.exec.operators import PhysicalOp, schema_of, table_batches, to_table
+from ember.exec.sorting import external_sort, order_indices
+from ember.exec.spill import Reservations
 from ember.plan import aggregates
 from ember.plan.expressions import (
     AggregateCall,
@@ -53,6 +57,10 @@ from ember.plan.window import (
 # Bounded ROWS frames up to this many rows add doubles up directly, value by value, as Spark
 # does; wider ones use differences of per-partition running sums.
 DIRECT_SUM_MAX_ROWS = 64
+
+# A buffer of whole window partitions is computed once it holds this many rows, or sooner when
+# the task's execution memory no longer grants its growth.
+BUFFER_ROWS = 1 << 20
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,22 +85,88 @@ class WindowExec(PhysicalOp):
         return window_string(self.window_exprs, self.partition, self.orders)
 
     def execute(self, ctx: TaskContext, partition: int) -> Iterator[pa.RecordBatch]:
-        table = to_table(self.child.execute(ctx, partition), self.child.output)
-        if not table.num_rows:
-            return
-        out = compute_window(table, self.window_exprs, self.partition, self.orders, ctx=ctx)
-        yield from table_batches(out.rename_columns([a.key for a in self.output]))
+        names = [a.key for a in self.output]
+        sorted_rows = self._sorted(ctx, partition)
+        for buffer in whole_partitions(sorted_rows, self.partition, ctx.task_memory,
+                                       max_rows=BUFFER_ROWS):
+            out = compute_window(buffer, self.window_exprs, self.partition, self.orders,
+                                 ctx=ctx, presorted=True)
+            yield from table_batches(out.rename_columns(names))
+
+    def _sorted(self, ctx: TaskContext, partition: int) -> Iterator[pa.Table]:
+        """The task's rows by partition keys (ascending, nulls first) then the window's orders:
+        the sort buffer is execution memory and spills sorted runs past the task's share."""
+        batches = self.child.execute(ctx, partition)
+        orders = [SortOrder(p) for p in self.partition] + list(self.orders)
+        if not orders:
+            # One window partition in no particular order: there is nothing to sort.
+            return (pa.Table.from_batches([b]) for b in batches if b.num_rows)
+        # Spark normalises float partition keys (-0.0 as 0.0, one NaN); Arrow's sort already
+        # places those values together, and `key_changes` compares them as equal.
+        return external_sort(batches, orders, schema_of(self.child.output), ctx)
+
+
+def whole_partitions(tables: Iterable[pa.Table], partition: Sequence[Expression],
+                     memory: Reservations, *, max_rows: int) -> Iterator[pa.Table]:
+    """Rows sorted by ``partition`` (first), regrouped into tables of whole window partitions.
+
+    The rows gather in a buffer whose Arrow size is reserved as execution memory as it grows.
+    Once the buffer holds ``max_rows`` rows, or memory denies its growth, every row before its
+    last window partition (which may continue in the rows still to come) is yielded; the memory
+    of a yielded table stays reserved until the next one is asked for.
+
+    A window partition is never cut: one larger than what memory grants is gathered and
+    yielded whole, its memory reserved as far as it goes. Spark's buffer would spill such a
+    partition to disk and read it back frame by frame; here every function is computed over
+    the partition's whole columns at once, so they must all be in memory together.
+    """
+    held: list[pa.Table] = []
+    held_rows = 0
+    cut = 0  # where the last window partition that began in ``held`` starts
+    reserved = 0
+    last: list[pa.Array] = []  # the partition keys of the last row held
+    try:
+        for table in tables:
+            for start in range(0, table.num_rows, max_rows):
+                chunk = table.slice(start, max_rows)
+                n = chunk.num_rows
+                keys = [normalize_floats(evaluate(p, chunk)) for p in partition]
+                if held_rows:
+                    joined = [pa.concat_arrays([a, k]) for a, k in zip(last, keys, strict=True)]
+                    starts = np.flatnonzero(key_changes(joined, n + 1)[1:])
+                else:
+                    starts = np.flatnonzero(key_changes(keys, n))
+                if len(starts):
+                    cut = held_rows + int(starts[-1])
+                held.append(chunk)
+                held_rows += n
+                last = [k.slice(n - 1) for k in keys]
+                granted = memory.reserve(chunk.nbytes)
+                reserved += chunk.nbytes if granted else 0
+                if (granted and held_rows < max_rows) or cut == 0:
+                    continue
+                buffer = pa.concat_tables(held)
+                yield buffer.slice(0, cut)
+                memory.release(reserved)
+                rest = buffer.slice(cut)
+                held, held_rows, cut = [rest], rest.num_rows, 0
+                reserved = rest.nbytes if memory.reserve(rest.nbytes) else 0
+        if held_rows:
+            yield pa.concat_tables(held)
+    finally:
+        memory.release(reserved)
 
 
 def compute_window(table: pa.Table, window_exprs: Sequence[Expression],
                    partition: Sequence[Expression], orders: Sequence[SortOrder], *,
-                   ctx: TaskContext | None = None) -> pa.Table:
+                   ctx: TaskContext | None = None, presorted: bool = False) -> pa.Table:
     """``table`` sorted by ``partition`` and ``orders``, with one column appended per window
-    expression. ``ctx`` is the running task's, for aggregates computed by hash aggregation."""
+    expression. ``ctx`` is the running task's, for aggregates computed by hash aggregation;
+    ``presorted`` says the rows already come in that order, so they are not sorted again."""
     part_keys = [normalize_floats(evaluate(p, table)) for p in partition]
     order_keys = [evaluate(o.child, table) for o in orders]
     keys = part_keys + order_keys
-    if keys:
+    if keys and not presorted:
         sort_orders = [SortOrder(p) for p in partition] + list(orders)
         idx = order_indices(keys, sort_orders)
         table = table.take(idx)
