@@ -33,6 +33,10 @@ from ember.plan.expressions import (
 MAX_SPLIT_BYTES = 128 * 1024 * 1024
 OPEN_COST_BYTES = 4 * 1024 * 1024  # spark.sql.files.openCostInBytes
 SPLIT_BATCH_ROWS = 1 << 18
+# Decoded batches a Parquet scan may hold ahead of the operator reading them. Arrow's default
+# (16, plus 4 fragments) buffers hundreds of MiB that no memory manager sees; one batch ahead
+# keeps decoding overlapped with the task's work.
+SCAN_BATCH_READAHEAD = 1
 
 
 def list_files(paths: Sequence[str]) -> list[str]:
@@ -297,7 +301,9 @@ class FileScanExec(PhysicalOp):
             fragment = ds.ParquetFileFormat().make_fragment(
                 path, filesystem=pafs.LocalFileSystem(), row_groups=row_groups)
             batches = fragment.to_batches(schema=self.file_schema, columns=names,
-                                          filter=self.arrow_filter, batch_size=SPLIT_BATCH_ROWS)
+                                          filter=self.arrow_filter, batch_size=SPLIT_BATCH_ROWS,
+                                          batch_readahead=SCAN_BATCH_READAHEAD,
+                                          fragment_readahead=1)
             for b in batches:
                 if b.num_rows:
                     ctx.metrics.input_rows += b.num_rows

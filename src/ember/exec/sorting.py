@@ -144,12 +144,17 @@ def sort_table(table: pa.Table, orders: Sequence[SortOrder]) -> pa.Table:
     return table.take(order_indices(keys, orders, None if keys else pa.nulls(table.num_rows)))
 
 
+# A sort buffer's rows and their sorted copy (``take``) are in memory together.
+SORT_COPIES = 2
+
+
 def external_sort(batches: Iterator[pa.RecordBatch], orders: Sequence[SortOrder],
                   schema: pa.Schema, ctx: TaskContext) -> Iterator[pa.Table]:
     """``batches`` sorted by ``orders``, in tables of bounded size.
 
-    Batches are held while the task's memory grants their size; when it says no, the held
-    rows are sorted and spilled as a run. If anything was spilled, the runs are merged
+    Batches are held while the task's memory grants twice their size (sorting a buffer makes a
+    sorted copy of it, so it needs its own size again); when it says no, the held rows are
+    sorted and spilled as a run. If anything was spilled, the runs are merged
     (`merge_runs`); otherwise the rows are sorted in memory, as before any spill.
     """
     memory = ctx.task_memory
@@ -161,16 +166,17 @@ def external_sort(batches: Iterator[pa.RecordBatch], orders: Sequence[SortOrder]
             continue
         if batch.schema != schema:
             batch = batch.cast(schema)
-        granted = memory.reserve(batch.nbytes)
+        cost = SORT_COPIES * batch.nbytes
+        granted = memory.reserve(cost)
         if not granted and held:
             runs.append(ctx.spills.write(schema, [sort_table(pa.Table.from_batches(held), orders)]))
             held = []
             memory.release(held_bytes)
             held_bytes = 0
-            granted = memory.reserve(batch.nbytes)
+            granted = memory.reserve(cost)
         # A batch is held even when not granted: alone, it cannot be made smaller.
         if granted:
-            held_bytes += batch.nbytes
+            held_bytes += cost
         held.append(batch)
     last = sort_table(pa.Table.from_batches(held, schema=schema), orders) if held else None
     if not runs:

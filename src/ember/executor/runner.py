@@ -23,6 +23,7 @@ from ember.exec.context import ShuffleReader, TaskContext
 from ember.exec.shuffle_fetch import BlockRequest, FetchFailedError, FetchStats, fetch_blocks
 from ember.exec.shuffle_files import remove_shuffle
 from ember.exec.task import TaskDescription, decode_result, run_task
+from ember.executor import native_memory
 from ember.executor.memory_pool import MemoryPool, TaskMemory
 
 log = logging.getLogger("ember.executor")
@@ -146,16 +147,19 @@ class Executor:
                 pool.task_finished(desc.task_id)
         # Spills count whether or not the task succeeded: the disk was written either way.
         with self._lock:
-                self.metrics.spill_bytes += memory.spill_bytes
-                self.metrics.spill_files += memory.spill_count
+            self.metrics.spill_bytes += memory.spill_bytes
+            self.metrics.spill_files += memory.spill_count
         status["duration_s"] = time.perf_counter() - started
         with self._lock:
             self.metrics.active_tasks -= 1
+            idle = self.metrics.active_tasks == 0
             killed = desc.task_id in self._killed
             self._futures.pop(desc.task_id, None)
         if killed:
             status = {"state": "KILLED"}
         self._report(desc.task_id, status)
+        if idle:
+            native_memory.return_free_memory()
 
     def _result_field(self, task_id: int, data: bytes) -> dict:
         if len(data) <= self.max_direct_result:

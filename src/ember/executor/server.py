@@ -37,6 +37,7 @@ from ember.driver.server_socket import nodelay
 from ember.errors import IllegalArgumentException
 from ember.exec.shuffle_fetch import CHECKSUM_HEADER
 from ember.exec.shuffle_files import block_location, read_checksums
+from ember.executor import native_memory
 from ember.executor.memory import (
     MIN_OVERHEAD_BYTES,
     MemoryLayout,
@@ -319,6 +320,7 @@ def main() -> None:
               "executors are started by the driver, which sets them", file=sys.stderr)
         sys.exit(2)
     executor_id = env["EMBER_EXECUTOR_ID"]
+    native_memory.tune_allocator()
     layout, memory_manager = executor_memory()
     local_dir = Path(env.get("EMBER_LOCAL_DIR") or tempfile.mkdtemp(prefix=f"ember-{executor_id}-"))
     executor = Executor(executor_id=executor_id, driver_url=env["EMBER_DRIVER_URL"],
