@@ -154,3 +154,71 @@ def test_cache_manager_keeps_the_first_entry_per_plan() -> None:
     assert cache.add("plan", 2, StorageLevel.DISK_ONLY, object()) is first
     assert cache.lookup("plan") is first and bool(cache)
     assert cache.remove("plan") is first and not cache
+
+
+def _serve_broadcasts(monkeypatch: pytest.MonkeyPatch, values: dict[int, bytes]) -> list[int]:
+    """Answer the block manager's broadcast fetches from ``values``; the ids fetched."""
+    import ember.executor.block_manager as module
+
+    fetched: list[int] = []
+
+    def request(method: str, url: str, **_: Any) -> bytes:
+        broadcast_id = int(url.rsplit("/", 1)[1])
+        fetched.append(broadcast_id)
+        return values[broadcast_id]
+
+    monkeypatch.setattr(module.rpc, "request", request)
+    return fetched
+
+
+def test_a_broadcast_value_is_storage_memory_until_removed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cloudpickle
+
+    data = cloudpickle.dumps(list(range(10_000)))
+    fetched = _serve_broadcasts(monkeypatch, {3: data})
+    bm, _ = _manager(tmp_path, memory=4 * len(data))
+    bm.driver_url = "http://driver"
+    assert bm.broadcast_value(3) == list(range(10_000))
+    assert bm.broadcast_value(3) == list(range(10_000))
+    assert fetched == [3]
+    assert bm.pool.metrics().storage_used == len(data)
+    assert bm.remove_broadcast(3)
+    assert bm.pool.metrics().storage_used == 0
+
+
+def test_a_broadcast_larger_than_storage_is_kept_on_disk(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = _table(100_000)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    fetched = _serve_broadcasts(monkeypatch, {5: sink.getvalue().to_pybytes()})
+    bm, _ = _manager(tmp_path, memory=table.nbytes // 2)
+    bm.driver_url = "http://driver"
+    assert bm.broadcast_table(5).equals(table)
+    assert bm.broadcast_table(5).equals(table)
+    assert fetched == [5]  # the second read came from this executor's disk
+    assert bm.pool.metrics().storage_used == 0
+    assert (tmp_path / "blocks" / "broadcast_5.bin").exists()
+    bm.remove_broadcast(5)
+    assert not (tmp_path / "blocks" / "broadcast_5.bin").exists()
+
+
+def test_execution_memory_evicts_a_broadcast_which_is_fetched_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cloudpickle
+
+    data = cloudpickle.dumps(b"v" * 10_000)
+    fetched = _serve_broadcasts(monkeypatch, {9: data})
+    memory = 4 * len(data) // 3
+    bm, _ = _manager(tmp_path, memory=memory)
+    bm.driver_url = "http://driver"
+    assert bm.broadcast_value(9) == b"v" * 10_000
+    bm.pool.task_started(1)
+    # The broadcast (3/4 of memory) borrowed from execution's half; execution takes it back.
+    assert bm.pool.acquire_execution(1, memory // 2) == memory // 2
+    assert bm.pool.metrics().storage_used == 0
+    bm.pool.release_execution(1, memory // 2)
+    assert bm.broadcast_value(9) == b"v" * 10_000
+    assert fetched == [9, 9]

@@ -212,6 +212,9 @@ class BlockManager:
             return "memory" if entry.in_memory else "disk"
 
     def _on_evict(self, eviction: Evict) -> None:
+        if eviction.block.startswith(BROADCAST_PREFIX):
+            self._drop_broadcast(eviction.block)
+            return
         with self._lock:
             entry = self._blocks.get(eviction.block)
             if entry is None or not entry.in_memory:
@@ -255,26 +258,64 @@ class BlockManager:
         return self._broadcast(broadcast_id, lambda data: _read_ipc(pa.py_buffer(data)))
 
     def _broadcast(self, broadcast_id: int, decode: Callable[[bytes], Any]) -> Any:
+        """The value, from memory, from this executor's disk, or fetched from the driver once.
+
+        A fetched value is storage memory (``broadcast_<id>``, as Spark's block manager names
+        it): kept in memory when the pool grants its size, which may evict cached blocks, and
+        written to disk when it does not. Evicted later by execution or newer blocks, it is
+        dropped and read from the driver again when next needed.
+        """
+        block = broadcast_block_id(broadcast_id)
         with self._lock:
             if broadcast_id in self._broadcasts:
+                self.pool.touch(block)
                 return self._broadcasts[broadcast_id]
             fetch_lock = self._broadcast_locks.setdefault(broadcast_id, threading.Lock())
         with fetch_lock:  # one fetch per executor, even when tasks ask at once
             with self._lock:
                 if broadcast_id in self._broadcasts:
                     return self._broadcasts[broadcast_id]
+            path = self.dir / f"{block}.bin"
+            if path.exists():
+                return decode(path.read_bytes())
             data = rpc.request("GET", f"{self.driver_url}/broadcast/{broadcast_id}",
                                token=self.token, timeout=120)
             value = decode(data)
+            nbytes = value.nbytes if isinstance(value, pa.Table) else len(data)
             with self._lock:
-                self._broadcasts[broadcast_id] = value
                 self.metrics.broadcast_fetches += 1
+            if self.pool.acquire_storage(block, nbytes, StorageLevel.MEMORY_ONLY):
+                with self._lock:
+                    self._broadcasts[broadcast_id] = value
+            else:
+                log.info("broadcast %d (%d bytes) does not fit in storage memory; kept on disk",
+                         broadcast_id, nbytes)
+                tmp = path.with_suffix(".tmp")
+                tmp.write_bytes(data)
+                tmp.replace(path)
             return value
 
+    def _drop_broadcast(self, block: str) -> None:
+        """An evicted broadcast value: forgotten here, fetched again when a task needs it."""
+        with self._lock:
+            self._broadcasts.pop(int(block.removeprefix(BROADCAST_PREFIX)), None)
+
     def remove_broadcast(self, broadcast_id: int) -> bool:
+        block = broadcast_block_id(broadcast_id)
+        (self.dir / f"{block}.bin").unlink(missing_ok=True)
         with self._lock:
             self._broadcast_locks.pop(broadcast_id, None)
-            return self._broadcasts.pop(broadcast_id, None) is not None
+            held = self._broadcasts.pop(broadcast_id, None) is not None
+        if held:
+            self.pool.release_storage(block)
+        return held
+
+
+BROADCAST_PREFIX = "broadcast_"
+
+
+def broadcast_block_id(broadcast_id: int) -> str:
+    return f"{BROADCAST_PREFIX}{broadcast_id}"
 
 
 def _ipc_bytes(table: pa.Table, *, compress: bool) -> bytes:
