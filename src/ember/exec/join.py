@@ -28,7 +28,11 @@ from ember.exec.expr_eval import evaluate, normalize_floats
 from ember.exec.operators import PhysicalOp, _expr_str, rebatch, table_batches, to_table
 from ember.plan.expressions import AttributeReference, Expression
 
+# Stream rows joined at a time: each chunk probes a hash table built anew over the build side,
+# so chunks are as large as memory allows, between these bounds, their output taking at most
+# a quarter of the task's share of execution memory (see `stream_chunk_rows`).
 STREAM_CHUNK_ROWS = 1 << 21
+MIN_STREAM_CHUNK_ROWS = 1 << 16
 CROSS_CHUNK_PAIRS = 1 << 22
 # Past this many levels a build partition is joined in memory whatever its size: its rows share
 # too few keys for hashing to split them further.
@@ -123,7 +127,7 @@ class JoinExec(PhysicalOp):
             # A broadcast build side is shared by the executor's tasks, not held per task.
             build = to_table(build_op.execute(ctx, 0 if self.broadcast else partition),
                              build_op.output)
-            yield from self._join_build(build, stream_op.execute(ctx, partition))
+            yield from self._join_build(build, stream_op.execute(ctx, partition), ctx.task_memory)
             return
         memory = ctx.task_memory
         build_batches = iter(build_op.execute(ctx, partition))
@@ -135,13 +139,15 @@ class JoinExec(PhysicalOp):
             held.append(batch)
             if not memory.reserve(batch.nbytes):
                 memory.release(reserved)
-                yield from self._grace(ctx, _chain(held, build_batches),
+                # The held batches are no longer reserved: pass them on without keeping them.
+                first, held = held, []
+                yield from self._grace(ctx, _chain(first, build_batches),
                                        stream_op.execute(ctx, partition), level=0)
                 return
             reserved += batch.nbytes
         try:
             yield from self._join_build(to_table(held, build_op.output),
-                                        stream_op.execute(ctx, partition))
+                                        stream_op.execute(ctx, partition), memory)
         finally:
             memory.release(reserved)
 
@@ -172,18 +178,18 @@ class JoinExec(PhysicalOp):
                                                level=level + 1)
                         continue
                     # Too skewed to split: join it in memory all the same.
-                    yield from self._join_build(part, stream.read(p))
+                    yield from self._join_build(part, stream.read(p), memory)
                     continue
                 try:
-                    yield from self._join_build(part, stream.read(p))
+                    yield from self._join_build(part, stream.read(p), memory)
                 finally:
                     memory.release(part.nbytes)
         finally:
             build.delete()
             stream.delete()
 
-    def _join_build(self, build: pa.Table,
-                    stream_batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def _join_build(self, build: pa.Table, stream_batches: Iterable[pa.RecordBatch],
+                    memory: spilling.TaskMemoryLike) -> Iterator[pa.RecordBatch]:
         """Join a materialised build side with the stream side's batches."""
         _, stream_op, build_keys_e, stream_keys_e = self._sides()
         build_keys = [evaluate(k, build) for k in build_keys_e]
@@ -191,7 +197,12 @@ class JoinExec(PhysicalOp):
         keep_stream, keep_build = self._preserved()
         build_matched = np.zeros(build.num_rows, dtype=bool)
         stream_schema = pa.schema([pa.field(a.key, a.dtype) for a in stream_op.output])
-        for chunk in rebatch(stream_batches, STREAM_CHUNK_ROWS):
+        stream_batches = iter(stream_batches)
+        first = next(stream_batches, None)
+        chunks = [] if first is None else rebatch(
+            _chain([first], stream_batches),
+            stream_chunk_rows(first, build, memory.share()))
+        for chunk in chunks:
             chunk = chunk.cast(stream_schema) if chunk.schema != stream_schema else chunk
             yield from self._join_chunk(chunk, build, stream_keys_e, build_keys,
                                         keep_stream, build_matched)
@@ -284,6 +295,19 @@ def _join_keys(exprs: Sequence[Expression], table: pa.Table) -> list[pa.Array]:
     return [normalize_floats(evaluate(k, table)) for k in exprs]
 
 
+def stream_chunk_rows(sample: pa.RecordBatch, build: pa.Table, share: int | None) -> int:
+    """Stream rows per chunk: the output of a chunk (about a stream row and a build row each)
+    takes at most a quarter of ``share``, the task's execution memory (unbounded if None)."""
+    if share is None:
+        return STREAM_CHUNK_ROWS
+    row_bytes = sample.nbytes / max(1, sample.num_rows) + build.nbytes / max(1, build.num_rows)
+    rows = int(share / 4 / max(1.0, row_bytes))
+    return max(MIN_STREAM_CHUNK_ROWS, min(STREAM_CHUNK_ROWS, rows))
+
+
 def _chain(first: list[pa.RecordBatch], rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    yield from first
+    """``first``'s batches, dropped from it as they are given, then ``rest``'s."""
+    first.reverse()
+    while first:
+        yield first.pop()
     yield from rest

@@ -60,6 +60,8 @@ class TaskMemoryLike(Reservations, SpillRecorder, Protocol):
 
     def release_all(self) -> None: ...
 
+    def share(self) -> int | None: ...
+
 
 @dataclass
 class UnboundedMemory:
@@ -79,6 +81,9 @@ class UnboundedMemory:
 
     def release_all(self) -> None:
         self.held = 0
+
+    def share(self) -> int | None:
+        return None
 
     def record_spill(self, nbytes: int) -> None:
         self.spill_count += 1

@@ -63,6 +63,15 @@ class MemoryPool:
     def release_execution(self, task: int, nbytes: int) -> None:
         self._run(lambda: self.manager.release_execution(task, nbytes))
 
+    def task_share(self, task: int) -> int:
+        """The most execution memory ``task`` may hold now: 1/N of the pool execution can use
+        (all memory but the storage region's used part) for N active tasks, Spark's bound. The
+        task counts among them, as it will once it asks for memory."""
+        with self._cond:
+            m = self.manager.metrics()
+            active = set(self.manager.active_tasks) | {task}
+        return (m.max_memory - min(m.storage_used, m.storage_region)) // len(active)
+
     # -- storage ---------------------------------------------------------------------------------
 
     def acquire_storage(self, block: str, nbytes: int, level: StorageLevel) -> bool:
@@ -148,6 +157,10 @@ class TaskMemory:
 
     def release_all(self) -> None:
         self.release(self.held)
+
+    def share(self) -> int | None:
+        """The most execution memory this task may hold now; None without a pool (unbounded)."""
+        return None if self.pool is None else self.pool.task_share(self.task)
 
     def record_spill(self, nbytes: int) -> None:
         with self._lock:

@@ -256,3 +256,14 @@ def test_a_full_disk_fails_the_spill_with_the_directory_and_setting_named(
     assert str(tmp_path / "spill") in str(info.value) and "full" in str(info.value)
     ctx.finish()
     assert not list((tmp_path / "spill").iterdir())
+
+
+def test_stream_chunks_keep_their_output_to_a_quarter_of_the_tasks_share() -> None:
+    from ember.exec.join import MIN_STREAM_CHUNK_ROWS, STREAM_CHUNK_ROWS, stream_chunk_rows
+
+    sample = pa.record_batch({"a": pa.array(range(1000), pa.int64())})  # 8 bytes a row
+    build = pa.table({"b": pa.array(range(100), pa.int64()), "c": pa.array([1.0] * 100)})  # 16
+    assert stream_chunk_rows(sample, build, 96 * 2**20) == 96 * 2**20 // 4 // 24
+    assert stream_chunk_rows(sample, build, None) == STREAM_CHUNK_ROWS
+    assert stream_chunk_rows(sample, build, 1 << 40) == STREAM_CHUNK_ROWS
+    assert stream_chunk_rows(sample, build, 1024) == MIN_STREAM_CHUNK_ROWS

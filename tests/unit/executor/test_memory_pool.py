@@ -64,3 +64,19 @@ def test_execution_evicts_cached_blocks_above_the_storage_region() -> None:
 def test_without_a_pool_every_reservation_succeeds() -> None:
     memory = TaskMemory(None, 3)
     assert memory.reserve(1 << 40)
+
+
+def test_a_tasks_share_is_its_fair_part_of_what_execution_can_use() -> None:
+    p = pool()
+    everything = p.metrics().max_memory
+    first, second = TaskMemory(p, 1), TaskMemory(p, 2)
+    p.task_started(1)
+    assert first.share() == everything
+    assert first.reserve(MiB)  # active from its first request, as in Spark
+    p.task_started(2)
+    assert second.share() == everything // 2
+    assert second.reserve(MiB)
+    # Cached blocks inside the storage region are not execution's to take.
+    assert p.acquire_storage("rdd_1_0", 40 * MiB, StorageLevel.MEMORY_ONLY)
+    assert TaskMemory(p, 1).share() == (everything - 40 * MiB) // 2
+    assert TaskMemory(None, 3).share() is None
