@@ -38,6 +38,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -80,19 +81,26 @@ def generate(directory: Path, gb: float) -> tuple[Path, Path, int]:
     return facts, dims, rows
 
 
-def executor_figures(spark) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """Spill bytes and files summed over the executors' /metrics, and each one's peak RSS."""
-    totals = {"spill_bytes": 0.0, "spill_files": 0.0}
-    peaks = []
-    for executor in spark._runtime().executors.values():
+def executor_figures(spark) -> dict[str, dict[str, float]]:  # type: ignore[no-untyped-def]
+    """Per executor: spill bytes and files so far (its /metrics) and its peak RSS."""
+    out = {}
+    for executor_id, executor in spark._runtime().executors.items():
+        figures = {"spill_bytes": 0.0, "spill_files": 0.0, "peak_rss_mib": 0.0}
         with urllib.request.urlopen(f"{executor.address}/metrics", timeout=10) as resp:
             for line in resp.read().decode().splitlines():
-                for name in totals:
+                for name in ("spill_bytes", "spill_files"):
                     if line.startswith(f"ember_executor_{name}_total"):
-                        totals[name] += float(line.split()[-1])
+                        figures[name] = float(line.split()[-1])
                 if line.startswith("ember_executor_process_peak_rss_bytes"):
-                    peaks.append(float(line.split()[-1]) / 2**20)
-    return {**totals, "peak_rss_mib": peaks}
+                    figures["peak_rss_mib"] = float(line.split()[-1]) / 2**20
+        out[executor_id] = figures
+    return out
+
+
+def _spilled(before: dict, after: dict, name: str) -> float:
+    """What the executors spilled between two readings; an executor started in between (one
+    replacing a lost executor) counts from zero, a lost one's spill after ``before`` is unknown."""
+    return sum(f[name] - before.get(e, {}).get(name, 0.0) for e, f in after.items())
 
 
 def run_jobs(spark, facts_dir: str, dims_path: str, sorted_dir: str) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -120,10 +128,10 @@ def run_jobs(spark, facts_dir: str, dims_path: str, sorted_dir: str) -> list[dic
         seconds = time.perf_counter() - t0
         after = executor_figures(spark)
         results.append({"name": name, "seconds": seconds, "answer": answer,
-                        **{k: after[k] - before[k] for k in ("spill_bytes", "spill_files")}})
+                        **{k: _spilled(before, after, k) for k in ("spill_bytes", "spill_files")}})
         print(f"{name}: {seconds:.1f}s spilled {results[-1]['spill_bytes'] / 2**20:.0f} MiB",
               flush=True)
-    results.append({"peak_rss_mib": executor_figures(spark)["peak_rss_mib"]})
+    results.append({"peak_rss_mib": [f["peak_rss_mib"] for f in executor_figures(spark).values()]})
     return results
 
 
@@ -239,27 +247,18 @@ def on_local_cluster(args: argparse.Namespace, facts_dir: Path, dims_path: Path,
         custom.create_namespaced_custom_object(
             names.GROUP, names.VERSION, "default", names.PLURAL,
             application(args, facts_dir, dims_path, sorted_dir, report))
+        watcher = threading.Thread(target=_watch_pods, args=(core, pods), daemon=True)
+        watcher.start()
         state: dict = {}
         while state.get("state") not in {"COMPLETED", "FAILED", "SUBMISSION_FAILED"}:
             time.sleep(1.0)
             app = custom.get_namespaced_custom_object(names.GROUP, names.VERSION, "default",
                                                       names.PLURAL, APP)
             state = (app.get("status") or {}).get("applicationState") or {}
-            selector = f"{names.LABEL_APP_NAME}={APP}"
-            for pod in core.list_namespaced_pod("default", label_selector=selector).items:
-                role = pod.metadata.labels.get(names.LABEL_ROLE)
-                seen = pods.setdefault(pod.metadata.name, {"role": role})
-                for status in pod.status.container_statuses or []:
-                    if status.state and status.state.terminated:
-                        seen["reason"] = status.state.terminated.reason
-                        seen["exit_code"] = status.state.terminated.exit_code
-                peak = local.kubelet.peak_memory("default", pod.metadata.name)
-                if peak is not None:
-                    seen["peak_mib"] = max(seen.get("peak_mib", 0), peak / 2**20)
-        for name, seen in pods.items():
+        for name, seen in list(pods.items()):
             peak = local.kubelet.peak_memory("default", name)
             if peak is not None:
-                seen["peak_mib"] = max(seen.get("peak_mib", 0), peak / 2**20)
+                seen["peak_mib"] = peak / 2**20
         if state["state"] != "COMPLETED":
             log = local.kubelet.log_text("default", names.driver_pod_name(APP))
             msg = f"{APP} ended {state['state']}: {state.get('errorMessage')}\n{log[-3000:]}"
@@ -277,6 +276,29 @@ def on_local_cluster(args: argparse.Namespace, facts_dir: Path, dims_path: Path,
         report.unlink(missing_ok=True)
     limits = "enforced (" + reason + ")" if hierarchy is not None else f"NOT enforced: {reason}"
     return results, {"pods": pods, "limits": limits}
+
+
+def _watch_pods(core, pods: dict[str, dict]) -> None:  # type: ignore[no-untyped-def]
+    """Record the role and how it ended of every pod of the application, as the API tells it
+    (a lost executor's pod is deleted by the driver right after it ends: a watch sees it)."""
+    import kubernetes
+
+    from ember.k8s import names
+
+    selector = f"{names.LABEL_APP_NAME}={APP}"
+    stream = kubernetes.watch.Watch().stream(core.list_namespaced_pod, "default",
+                                             label_selector=selector)
+    try:
+        for event in stream:
+            pod = event["object"]
+            role = pod.metadata.labels.get(names.LABEL_ROLE)
+            seen = pods.setdefault(pod.metadata.name, {"role": role})
+            for status in pod.status.container_statuses or []:
+                if status.state and status.state.terminated:
+                    seen["reason"] = status.state.terminated.reason
+                    seen["exit_code"] = status.state.terminated.exit_code
+    except Exception:  # noqa: BLE001 - the cluster is stopped under the watch at the end
+        return
 
 
 def in_driver(args: argparse.Namespace) -> None:
@@ -361,12 +383,17 @@ def write_results(args, rows: int, arrow_bytes: int, gen_s: float,  # type: igno
         lines += ["", "Peak RSS of the executor processes (MiB): "
                   + ", ".join(f"{v:.0f}" for v in rss) + "."]
     if cluster_info:
-        lines += ["", f"Pod memory limits: {cluster_info['limits']}.", "",
-                  "| pod | role | ended | peak memory of its cgroup (MiB) |", "|---|---|---|---|"]
+        lines += ["", f"Pod memory limits: {cluster_info['limits']}. A cgroup's peak usage counts "
+                  "the page cache of the files its pod wrote (shuffle and spill files), which the "
+                  "kernel reclaims before it kills anything, so it reaches the limit without an "
+                  "OOM kill.", "",
+                  "| pod | role | ended | peak usage of its cgroup (MiB) |", "|---|---|---|---|"]
         for name, seen in sorted(cluster_info["pods"].items()):
             ended = seen.get("reason") or "deleted while running"
             if seen.get("exit_code") is not None:
                 ended += f" (exit code {seen['exit_code']})"
+            if seen.get("exit_code") == 143 and seen.get("role") == "executor":
+                ended += ", stopped by the driver at the end"
             peak = seen.get("peak_mib")
             lines.append(f"| {name} | {seen.get('role')} | {ended} | "
                          f"{'–' if peak is None else f'{peak:.0f}'} |")
