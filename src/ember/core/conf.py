@@ -29,6 +29,10 @@ DEFAULTS: dict[str, str] = {
     "spark.sql.adaptive.advisoryPartitionSizeInBytes": str(64 * 1024 * 1024),
     "spark.sql.adaptive.coalescePartitions.minPartitionSize": str(1024 * 1024),
     "spark.sql.caseSensitive": "false",
+    # Spark's names; minRows is ember's figure (see ember.exec.aggregate).
+    "spark.sql.execution.aggregate.adaptivePartialAggregation.enabled": "true",
+    "spark.sql.execution.aggregate.adaptivePartialAggregation.minRows": "100000",
+    "spark.sql.execution.aggregate.adaptivePartialAggregation.minCompaction": "1.05",
     "spark.executor.heartbeatInterval": "2s",
     "spark.network.timeout": "30s",
     "spark.task.maxDirectResultSize": str(1024 * 1024),

@@ -3,6 +3,14 @@
 The partial phase runs before the shuffle and turns input rows into per-group states; the final
 phase merges the states of each group and finishes them into results.
 
+A partial aggregation that does not reduce (nearly every row its own group, as when grouping by
+an id) is bypassed, as Spark's adaptive partial aggregation does: when a first chunk of
+``adaptive_min_rows`` rows has fewer than ``adaptive_min_compaction`` rows per group, the states
+of that chunk are emitted and every later row becomes a one-row state directly
+(``sum`` the value, ``count`` 1 or 0, ...) for the final phase to merge. The held states go out
+before the passed-through rows, so each group's states reach the final phase in input order and
+``first``/``last`` are unchanged.
+
 Both phases hold their group states in execution memory. When the task's memory will not hold
 more, `StateMerger` hash-partitions the states (with the deterministic hashing of
 ``exec.hashing``, a seed per level) into spill files and merges each partition on its own, again
@@ -12,6 +20,7 @@ spilling a partition that still does not fit, so every group is merged exactly o
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +43,15 @@ HASH_TABLE_BYTES_PER_GROUP = 24
 # Past this many levels of re-partitioning a partition is merged in memory whatever its size:
 # its rows share too few keys for hashing to split them further.
 MAX_SPILL_LEVELS = 3
+# Spark's spark.sql.execution.aggregate.adaptivePartialAggregation.minCompaction default: hashing
+# goes on while the first chunk has at least this many rows per group.
+ADAPTIVE_MIN_COMPACTION = 1.05
+# Rows of the first chunk, on which the decision is made (ember's figure, as Velox's
+# abandon_partial_aggregation_min_rows and DataFusion's skip_partial_aggregation_probe_rows).
+ADAPTIVE_MIN_ROWS = 100_000
+# Arrow aggregation steps whose state over one row is the row's own value.
+_VALUE_STEPS = frozenset({"sum", "min", "max", "first", "last"})
+_COUNT_VALID = pc.CountOptions(mode="only_valid")
 
 
 def state_types(agg: AggregateCall) -> list[pa.DataType]:
@@ -96,6 +114,9 @@ class HashAggregateExec(PhysicalOp):
     state_attrs: tuple[AttributeReference, ...]
     agg_attrs: tuple[AttributeReference, ...]
     child: PhysicalOp
+    # Adaptive partial aggregation; an ``adaptive_min_compaction`` of 0 never bypasses.
+    adaptive_min_rows: int = ADAPTIVE_MIN_ROWS
+    adaptive_min_compaction: float = ADAPTIVE_MIN_COMPACTION
 
     @property
     def children(self) -> tuple[PhysicalOp, ...]:  # type: ignore[override]
@@ -179,13 +200,58 @@ class HashAggregateExec(PhysicalOp):
     def _partial(self, ctx: TaskContext, partition: int) -> Iterator[pa.RecordBatch]:
         key_names = [a.key for a in self.key_attrs]
         merger = StateMerger(self, ctx, key_names)
-        for chunk in rebatch(self.child.execute(ctx, partition), PARTIAL_CHUNK_ROWS):
+        batches = iter(self.child.execute(ctx, partition))
+        adaptive = self.can_pass_through()
+        first = self.adaptive_min_rows if adaptive else PARTIAL_CHUNK_ROWS
+        chunks = itertools.chain(itertools.islice(rebatch(batches, first), 1),
+                                 rebatch(batches, PARTIAL_CHUNK_ROWS))
+        schema: pa.Schema | None = None
+        for chunk in chunks:
             cols = {n: normalize_floats(evaluate(k, chunk))
                     for n, k in zip(key_names, self.keys, strict=True)}
             cols.update(_arg_columns(self.aggs, chunk))
-            merger.add(self._grouped(pa.table(cols), key_names, merge=False))
-        for states in merger.results():
-            yield from table_batches(states)
+            table = pa.table(cols)
+            if schema is not None:
+                yield from table_batches(self.row_states(table, key_names).cast(schema))
+                continue
+            states = self._grouped(table, key_names, merge=False)
+            merger.add(states)
+            if adaptive:
+                adaptive = False
+                if not reduces(table.num_rows, states.num_rows,
+                               min_compaction=self.adaptive_min_compaction):
+                    schema = states.schema
+                    for held in merger.results():
+                        yield from table_batches(held)
+        if schema is None:
+            for states in merger.results():
+                yield from table_batches(states)
+
+    def can_pass_through(self) -> bool:
+        """Whether rows can become states without hashing: a partial aggregation by keys (a
+        global one always reduces) of aggregates whose one-row states ``row_states`` forms."""
+        if self.mode != "partial" or not self.key_attrs or self.adaptive_min_compaction <= 0:
+            return False
+        return all(step in _VALUE_STEPS or (step == "count" and opts == _COUNT_VALID)
+                   for _, _, step, opts in self._state_steps(merge=False))
+
+    def row_states(self, table: pa.Table, key_names: list[str]) -> pa.Table:
+        """The partial states of each row of ``table`` (keys and argument columns, as the
+        partial phase prepares them) on its own, as hashing would give for one-row groups."""
+        n = table.num_rows
+        states: list[Any] = [None] * len(self.state_attrs)
+        for k, column, step, _ in self._state_steps(merge=False):
+            values = table.column(column)
+            # Only ``count(valid)`` has a state other than the value: 1, or 0 for a null.
+            states[k] = pc.cast(pc.is_valid(values), pa.int64()) if step == "count" else values
+        if any(s is None for s in states):
+            self._grouped_states(table, Groups(np.arange(n, dtype=np.int64), n), states,
+                                 merge=False)
+        columns = [table.column(name) for name in key_names]
+        for col, attr in zip(states, self.state_attrs, strict=True):
+            columns.append(col.cast(attr.dtype) if col.type != attr.dtype else col)
+        names = key_names + [a.key for a in self.state_attrs]
+        return pa.Table.from_arrays(columns, names=names)
 
     def _final(self, ctx: TaskContext, partition: int) -> Iterator[pa.RecordBatch]:
         key_names = [a.key for a in self.key_attrs]
@@ -224,6 +290,12 @@ class HashAggregateExec(PhysicalOp):
             value = aggregates.lookup(agg.name).empty_value
             arrays.append(pa.array([value], attr.dtype))
         return pa.RecordBatch.from_arrays(arrays, names=[a.key for a in self.agg_attrs])
+
+
+def reduces(rows: int, groups: int, *, min_compaction: float) -> bool:
+    """Whether hashing ``rows`` rows into ``groups`` groups is worth it: Spark's compaction
+    ratio, rows per group, is at least ``min_compaction``."""
+    return rows >= groups * min_compaction
 
 
 def _group_ids(rows: pa.ChunkedArray | pa.Array, num_rows: int) -> Groups:

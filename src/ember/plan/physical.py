@@ -16,7 +16,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from ember.exec.aggregate import HashAggregateExec, state_types
+from ember.exec.aggregate import (
+    ADAPTIVE_MIN_COMPACTION,
+    ADAPTIVE_MIN_ROWS,
+    HashAggregateExec,
+    state_types,
+)
 from ember.exec.context import TaskContext
 from ember.exec.generate import GenerateExec
 from ember.exec.join import JoinExec
@@ -86,6 +91,10 @@ class PlannerConf:
     shuffle_partitions: int = 200
     broadcast_threshold: int = 10 * 1024 * 1024
     default_parallelism: int = 2
+    # spark.sql.execution.aggregate.adaptivePartialAggregation.{enabled, minRows, minCompaction}
+    adaptive_partial_aggregation: bool = True
+    adaptive_min_rows: int = ADAPTIVE_MIN_ROWS
+    adaptive_min_compaction: float = ADAPTIVE_MIN_COMPACTION
 
 
 class _OneChildExec(PhysicalOp):
@@ -412,8 +421,11 @@ class _Planner:
             AttributeReference(f"{c.sql()}_state{m}", t, True)
             for c in calls for m, t in enumerate(state_types(c)))
         keys = tuple(strip_alias(k) for k in node.keys)
-        partial = HashAggregateExec("partial", keys, key_attrs, tuple(calls), state_attrs,
-                                    agg_attrs, child)
+        partial = HashAggregateExec(
+            "partial", keys, key_attrs, tuple(calls), state_attrs, agg_attrs, child,
+            adaptive_min_rows=self.conf.adaptive_min_rows,
+            adaptive_min_compaction=(self.conf.adaptive_min_compaction
+                                     if self.conf.adaptive_partial_aggregation else 0.0))
         partitioning: Partitioning = (
             HashPartitioning(key_attrs, self.conf.shuffle_partitions) if key_attrs
             else SinglePartition())
