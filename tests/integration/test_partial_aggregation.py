@@ -127,3 +127,23 @@ def test_non_reducing_group_by_matches_duckdb(spark: SparkSession, table: pa.Tab
     for g, e in zip(got_rows, exp_rows, strict=True):
         for name, a, b in zip(names, g, e, strict=True):
             assert _same(a, b), f"{name} of group {g[:2]}: ember {a!r}, DuckDB {b!r}"
+
+
+def test_the_adaptive_settings_reach_the_planner(spark: SparkSession) -> None:
+    key = "spark.sql.execution.aggregate.adaptivePartialAggregation"
+    conf = spark._runtime().planner_conf()
+    assert (conf.adaptive_partial_aggregation, conf.adaptive_min_rows,
+            conf.adaptive_min_compaction) == (True, ADAPTIVE_MIN_ROWS, 1.05)
+    spark.conf.set(f"{key}.enabled", "false")
+    spark.conf.set(f"{key}.minRows", "500")
+    spark.conf.set(f"{key}.minCompaction", "2.5")
+    try:
+        conf = spark._runtime().planner_conf()
+        assert (conf.adaptive_partial_aggregation, conf.adaptive_min_rows,
+                conf.adaptive_min_compaction) == (False, 500, 2.5)
+        spark.conf.set(f"{key}.minCompaction", "lots")
+        with pytest.raises(Exception, match=f"{key}.minCompaction must be a number"):
+            spark._runtime().planner_conf()
+    finally:
+        for name in ("enabled", "minRows", "minCompaction"):
+            spark.conf.unset(f"{key}.{name}")

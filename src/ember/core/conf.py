@@ -127,6 +127,14 @@ class SparkConf:
             msg = f"{key} must be an integer, got {value!r}"
             raise IllegalArgumentException(msg) from None
 
+    def get_float(self, key: str) -> float:
+        value = self.get(key)
+        try:
+            return float(str(value))
+        except ValueError:
+            msg = f"{key} must be a number, got {value!r}"
+            raise IllegalArgumentException(msg) from None
+
     def get_bool(self, key: str) -> bool:
         return str(self.get(key)).strip().lower() == "true"
 

@@ -259,10 +259,14 @@ class DriverRuntime:
     # -- planning ------------------------------------------------------------------------------
 
     def planner_conf(self) -> PlannerConf:
+        adaptive = "spark.sql.execution.aggregate.adaptivePartialAggregation"
         return PlannerConf(
             shuffle_partitions=self.conf.get_int("spark.sql.shuffle.partitions"),
             broadcast_threshold=self.conf.get_bytes("spark.sql.autoBroadcastJoinThreshold"),
-            default_parallelism=self.default_parallelism)
+            default_parallelism=self.default_parallelism,
+            adaptive_partial_aggregation=self.conf.get_bool(f"{adaptive}.enabled"),
+            adaptive_min_rows=self.conf.get_int(f"{adaptive}.minRows"),
+            adaptive_min_compaction=self.conf.get_float(f"{adaptive}.minCompaction"))
 
     def optimize(self, plan: LogicalPlan) -> LogicalPlan:
         return optimizer.optimize(self.use_cached_data(plan))
