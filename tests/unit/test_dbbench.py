@@ -126,3 +126,23 @@ def test_matches_compares_rows_and_checksums_within_half_a_percent() -> None:
     assert questions.matches(questions.Answer(1.0, 10, (100.4, -50.2)), ref)
     assert not questions.matches(questions.Answer(1.0, 11, (100.0, -50.0)), ref)
     assert not questions.matches(questions.Answer(1.0, 10, (101.0, -50.0)), ref)
+
+
+def test_a_profile_is_summarised_by_own_and_inclusive_samples() -> None:
+    from dbbench import profile
+
+    raw = "\n".join([
+        "main (x.py:1);run_task (/src/ember/exec/task.py:120);_group_by "
+        "(/lib/python3.11/site-packages/pyarrow/acero.py:419) 30",
+        "main (x.py:1);run_task (/src/ember/exec/task.py:120);write "
+        "(/src/ember/exec/shuffle_files.py:146) 10",
+        "main (x.py:1);wait (threading.py:327) 5",
+        "garbage line",
+    ])
+    total, in_tasks, own, inclusive = profile.summarise(raw)
+    assert (total, in_tasks) == (45, 40)
+    assert own == [(30, "_group_by (pyarrow/acero.py:419)"),
+                   (10, "write (ember/exec/shuffle_files.py:146)"),
+                   (5, "wait (threading.py:327)")]
+    assert inclusive[0] == (40, "run_task (ember/exec/task.py:120)")
+    assert (30, "_group_by (pyarrow/acero.py:419)") in inclusive
