@@ -40,6 +40,9 @@ from ember.plan.grouped_aggregates import Groups
 PARTIAL_CHUNK_ROWS = 1 << 20
 # Bytes per group of Arrow's hash table, on top of the state columns themselves.
 HASH_TABLE_BYTES_PER_GROUP = 24
+# Merging held states builds a new table of the merged ones next to them: a held state table
+# needs its size twice, as a sort buffer does.
+STATE_COPIES = 2
 # Past this many levels of re-partitioning a partition is merged in memory whatever its size:
 # its rows share too few keys for hashing to split them further.
 MAX_SPILL_LEVELS = 3
@@ -311,11 +314,11 @@ def _group_ids(rows: pa.ChunkedArray | pa.Array, num_rows: int) -> Groups:
 class StateMerger:
     """Merges the group-state tables of one task into one row per group, spilling if need be.
 
-    State tables are held while the task's memory grants their size (columns plus hash table).
-    On the first refusal the merger switches to partitioned mode: held and later states go,
-    split by key hash, to a `PartitionedSpill`. `results` then merges each partition
-    separately, through a merger one level down, so a partition that still does not fit is
-    split again with another seed.
+    State tables are held while the task's memory grants their size (twice their columns, for
+    the merged copy, plus the hash table). On the first refusal the merger switches to
+    partitioned mode: held and later states go, split by key hash, to a `PartitionedSpill`.
+    `results` then merges each partition separately, through a merger one level down, so a
+    partition that still does not fit is split again with another seed.
     """
 
     def __init__(self, op: HashAggregateExec, ctx: TaskContext, key_names: list[str], *,
@@ -334,7 +337,7 @@ class StateMerger:
     def add(self, states: pa.Table) -> None:
         if not states.num_rows:
             return
-        cost = states.nbytes + HASH_TABLE_BYTES_PER_GROUP * states.num_rows
+        cost = STATE_COPIES * states.nbytes + HASH_TABLE_BYTES_PER_GROUP * states.num_rows
         if self.partitioned is not None:
             self.partitioned.add(states, self._keys(states))
         elif not self.can_spill or self.memory.reserve(cost):
