@@ -34,8 +34,6 @@ import json
 import os
 import platform
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -227,6 +225,7 @@ def on_local_cluster(args: argparse.Namespace, facts_dir: Path, dims_path: Path,
 
     from ember.k8s import crd, names
     from ember.localkube import cgroups, cluster
+    from ember.operator.process import OperatorProcess
 
     hierarchy, reason = cgroups.probe()
     work = Path(tempfile.mkdtemp(prefix="ember-spill-"))
@@ -238,11 +237,7 @@ def on_local_cluster(args: argparse.Namespace, facts_dir: Path, dims_path: Path,
     try:
         api = kubernetes.config.new_client_from_config(config_file=str(local.kubeconfig))
         kubernetes.client.ApiextensionsV1Api(api).create_custom_resource_definition(crd.crd())
-        env = dict(os.environ, KUBECONFIG=str(local.kubeconfig), EMBER_OPERATOR_INTERVAL="0.5")
-        with (work / "operator.log").open("ab") as log:
-            operator = subprocess.Popen([sys.executable, "-m", "ember.cli", "operator"], env=env,
-                                        stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        operator = OperatorProcess(local.kubeconfig, work / "operator.log")
         custom, core = kubernetes.client.CustomObjectsApi(api), kubernetes.client.CoreV1Api(api)
         custom.create_namespaced_custom_object(
             names.GROUP, names.VERSION, "default", names.PLURAL,
@@ -266,11 +261,7 @@ def on_local_cluster(args: argparse.Namespace, facts_dir: Path, dims_path: Path,
         results = json.loads(report.read_text())
     finally:
         if operator is not None:
-            operator.send_signal(signal.SIGTERM)
-            try:
-                operator.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                operator.kill()
+            operator.stop()
         local.stop()
         shutil.rmtree(work, ignore_errors=True)
         report.unlink(missing_ok=True)

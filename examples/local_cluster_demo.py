@@ -11,9 +11,7 @@ Everything it started is stopped at the end. Run: python examples/local_cluster_
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -26,6 +24,7 @@ import yaml
 
 from ember.k8s import crd, names
 from ember.localkube import cluster
+from ember.operator.process import OperatorProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "manifests" / "examples" / "spark-pi.yaml"
@@ -85,11 +84,7 @@ def main() -> int:
         api = kubernetes.config.new_client_from_config(config_file=str(local.kubeconfig))
         kubernetes.client.ApiextensionsV1Api(api).create_custom_resource_definition(crd.crd())
         say("installed the CRD sparkapplications.ember.dev; starting ember operator")
-        env = dict(os.environ, KUBECONFIG=str(local.kubeconfig), EMBER_OPERATOR_INTERVAL="0.5")
-        with (work / "operator.log").open("ab") as log:
-            operator = subprocess.Popen([sys.executable, "-m", "ember.cli", "operator"], env=env,
-                                        stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        operator = OperatorProcess(local.kubeconfig, work / "operator.log")
         app = yaml.safe_load(MANIFEST.read_text())
         name = app["metadata"]["name"]
         apply(local.kubeconfig, api, app)
@@ -107,11 +102,7 @@ def main() -> int:
         return 0
     finally:
         if operator is not None:
-            operator.send_signal(signal.SIGTERM)
-            try:
-                operator.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                operator.kill()
+            operator.stop()
         local.stop()
         shutil.rmtree(work, ignore_errors=True)
         say("stopped the operator and the local cluster")

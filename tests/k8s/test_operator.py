@@ -6,11 +6,7 @@ module; each test applies its own application and waits, with a deadline, for it
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -25,6 +21,7 @@ import yaml
 
 from ember.k8s import crd, names
 from ember.localkube import cgroups, cluster
+from ember.operator.process import OperatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "manifests" / "examples"
@@ -39,7 +36,7 @@ class Platform:
     cluster: cluster.LocalCluster
     api: kubernetes.client.ApiClient
     work: Path
-    operator: subprocess.Popen[bytes] | None = None
+    operator: OperatorProcess | None = None
 
     @property
     def core(self) -> kubernetes.client.CoreV1Api:
@@ -50,22 +47,12 @@ class Platform:
         return kubernetes.client.CustomObjectsApi(self.api)
 
     def start_operator(self) -> None:
-        env = dict(os.environ, KUBECONFIG=str(self.cluster.kubeconfig),
-                   EMBER_OPERATOR_INTERVAL="0.5", EMBER_OPERATOR_DRIVER_MISSING_GRACE="10")
-        log = (self.work / "operator.log").open("ab")
-        self.operator = subprocess.Popen([sys.executable, "-m", "ember.cli", "operator"], env=env,
-                                         stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-        log.close()
+        self.operator = OperatorProcess(self.cluster.kubeconfig, self.work / "operator.log",
+                                        env={"EMBER_OPERATOR_DRIVER_MISSING_GRACE": "10"})
 
     def stop_operator(self) -> None:
-        if self.operator is not None and self.operator.poll() is None:
-            self.operator.send_signal(signal.SIGTERM)
-            try:
-                self.operator.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.operator.kill()
-                self.operator.wait()
+        if self.operator is not None:
+            self.operator.stop(grace=15)
         self.operator = None
 
     def apply(self, app: dict[str, Any]) -> None:

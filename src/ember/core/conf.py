@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import TypeVar
 
 from ember.errors import IllegalArgumentException
+
+_N = TypeVar("_N", int, float)
 
 DEFAULTS: dict[str, str] = {
     "spark.app.name": "ember",
@@ -120,19 +123,17 @@ class SparkConf:
         return self
 
     def get_int(self, key: str) -> int:
-        value = self.get(key)
-        try:
-            return int(str(value))
-        except ValueError:
-            msg = f"{key} must be an integer, got {value!r}"
-            raise IllegalArgumentException(msg) from None
+        return self._number(key, int, "an integer")
 
     def get_float(self, key: str) -> float:
+        return self._number(key, float, "a number")
+
+    def _number(self, key: str, kind: type[_N], what: str) -> _N:
         value = self.get(key)
         try:
-            return float(str(value))
+            return kind(str(value))
         except ValueError:
-            msg = f"{key} must be a number, got {value!r}"
+            msg = f"{key} must be {what}, got {value!r}"
             raise IllegalArgumentException(msg) from None
 
     def get_bool(self, key: str) -> bool:
