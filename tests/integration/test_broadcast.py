@@ -5,23 +5,17 @@ from __future__ import annotations
 
 import pickle
 import time
-import urllib.request
 from typing import Any
 
 import pandas as pd
 import pytest
+from executors import metric
 
 from ember.errors import SparkJobError
 
 
 def _fetches(runtime: Any) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for executor_id, info in list(runtime.executors.items()):
-        text = urllib.request.urlopen(f"{info.address}/metrics", timeout=10).read().decode()
-        for line in text.splitlines():
-            if line.startswith("ember_executor_broadcast_fetches_total{"):
-                out[executor_id] = float(line.rsplit(" ", 1)[1])
-    return out
+    return metric(runtime, "broadcast_fetches_total")
 
 
 def _delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:

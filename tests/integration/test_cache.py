@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pytest
+from executors import metric
 
 from ember.core.storagelevel import StorageLevel
 from ember.errors import IllegalArgumentException, SparkJobError
@@ -40,17 +41,6 @@ def _expected(rows: int = 400) -> list[tuple[int, int]]:
     pdf = pd.DataFrame({"id": range(rows)})
     pdf["k"], pdf["d"] = pdf["id"] % 5, pdf["id"] * 2
     return sorted(pdf.groupby("k")["d"].sum().items())
-
-
-def _metric(runtime: Any, name: str) -> dict[str, float]:
-    """One counter of every executor's /metrics."""
-    out: dict[str, float] = {}
-    for executor_id, info in list(runtime.executors.items()):
-        text = urllib.request.urlopen(f"{info.address}/metrics", timeout=10).read().decode()
-        for line in text.splitlines():
-            if line.startswith(f"ember_executor_{name}{{"):
-                out[executor_id] = float(line.rsplit(" ", 1)[1])
-    return out
 
 
 def _wait_executors(runtime: Any, n: int, timeout: float = 30.0) -> None:
@@ -97,13 +87,13 @@ def test_a_cached_rdd_is_computed_once_and_read_locally(spark, tmp_path: Path) -
     expected = sorted((x % 7, x * x) for x in range(1000))
     assert sorted(rdd.collect()) == expected
     assert _lines(log) == 4
-    remote_before = sum(_metric(runtime, "remote_block_fetches_total").values())
+    remote_before = sum(metric(runtime, "remote_block_fetches_total").values())
     assert rdd.count() == 1000
     assert sorted(rdd.reduceByKey(lambda a, b: a + b).collect()) == sorted(
         pd.DataFrame(expected).groupby(0)[1].sum().items())
     assert _lines(log) == 4
     # Tasks went to the executors holding the blocks (PROCESS_LOCAL): nothing was fetched.
-    assert sum(_metric(runtime, "remote_block_fetches_total").values()) == remote_before
+    assert sum(metric(runtime, "remote_block_fetches_total").values()) == remote_before
     assert rdd.getStorageLevel() == StorageLevel.MEMORY_ONLY
     rdd.unpersist()
     assert rdd.count() == 1000
@@ -176,7 +166,7 @@ def test_memory_only_blocks_evicted_under_pressure_are_recomputed(make_session, 
     second = sc.range(0, n, numSlices=8).mapPartitionsWithIndex(logged(tmp_path / "b")).persist(
         StorageLevel.MEMORY_ONLY)
     assert second.count() == n
-    assert sum(_metric(runtime, "blocks_dropped_total").values()) > 0
+    assert sum(metric(runtime, "blocks_dropped_total").values()) > 0
     # The dropped partitions are recomputed from lineage, the others read from memory.
     assert first.reduce(lambda a, b: (a[0] + b[0], a[1] + b[1])) == expected
     assert 8 < _lines(tmp_path / "a") < 16

@@ -4,7 +4,6 @@ and still give DuckDB's answers, nulls included; the executors count the spills.
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from executors import metric, small_memory_session, spilled_bytes
 
-from ember.core.conf import SparkConf
 from ember.sql import SparkSession
 from ember.sql import functions as F
 
@@ -24,12 +23,8 @@ ROWS = 300_000
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[SparkSession]:
-    conf = SparkConf().setMaster("local[2]").setAppName("ember-spill-tests")
-    for key, value in {"spark.executor.memory": "512m", "spark.memory.fraction": "0.01",
-                       "spark.sql.shuffle.partitions": "4",
-                       "spark.sql.autoBroadcastJoinThreshold": "-1"}.items():
-        conf.set(key, value)
-    session = SparkSession(conf)
+    session = small_memory_session("ember-spill-tests",
+                                   **{"spark.sql.autoBroadcastJoinThreshold": "-1"})
     yield session
     session.stop()
 
@@ -55,19 +50,8 @@ def tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return paths
 
 
-def _metric(spark: SparkSession, name: str) -> list[int]:
-    """One figure of each executor's /metrics."""
-    out = []
-    for executor in spark._runtime().executors.values():
-        with urllib.request.urlopen(f"{executor.address}/metrics", timeout=10) as resp:
-            for line in resp.read().decode().splitlines():
-                if line.startswith(f"ember_executor_{name}{{"):
-                    out.append(int(float(line.split()[-1])))
-    return out
-
-
-def _spilled_bytes(spark: SparkSession) -> int:
-    return sum(_metric(spark, "spill_bytes_total"))
+def _metric(spark: SparkSession, name: str) -> list[float]:
+    return [v for _, v in sorted(metric(spark._runtime(), name).items())]
 
 
 def _duck(sql: str, paths: dict[str, Path]) -> pd.DataFrame:
@@ -85,30 +69,30 @@ def _same(got: pd.DataFrame, want: pd.DataFrame, keys: list[str]) -> None:
 
 def test_group_by_with_more_groups_than_memory_spills_and_matches_duckdb(
         spark: SparkSession, tables: dict[str, Path]) -> None:
-    before = _spilled_bytes(spark)
+    before = spilled_bytes(spark)
     df = spark.read.parquet(str(tables["facts"]))
     got = df.groupBy("k").agg(F.sum("x").alias("sx"), F.count("x").alias("cx"),
                               F.min("s").alias("ms")).toPandas()
     want = _duck("SELECT k, sum(x) sx, count(x) cx, min(s) ms FROM facts GROUP BY k", tables)
     _same(got, want, ["k"])
-    assert _spilled_bytes(spark) > before
+    assert spilled_bytes(spark) > before
 
 
 def test_shuffled_join_with_a_build_side_larger_than_memory_matches_duckdb(
         spark: SparkSession, tables: dict[str, Path]) -> None:
-    before = _spilled_bytes(spark)
+    before = spilled_bytes(spark)
     facts = spark.read.parquet(str(tables["facts"]))
     dims = spark.read.parquet(str(tables["dims"]))
     got = facts.join(dims, facts.k == dims.id, "left").select("k", "x", "s", "label").toPandas()
     want = _duck("SELECT k, x, s, label FROM facts LEFT JOIN dims ON facts.k = dims.id", tables)
     assert len(got) == len(want)
     _same(got, want, ["k", "x", "s", "label"])
-    assert _spilled_bytes(spark) > before
+    assert spilled_bytes(spark) > before
 
 
 def test_order_by_larger_than_memory_spills_and_matches_duckdb(
         spark: SparkSession, tables: dict[str, Path]) -> None:
-    before = _spilled_bytes(spark)
+    before = spilled_bytes(spark)
     df = spark.read.parquet(str(tables["facts"]))
     got = df.orderBy(F.col("x").desc(), F.col("k").asc()).toPandas().convert_dtypes()
     want = _duck("SELECT * FROM facts ORDER BY x DESC NULLS LAST, k ASC NULLS FIRST",
@@ -116,7 +100,7 @@ def test_order_by_larger_than_memory_spills_and_matches_duckdb(
     # Rows tied on (x, k) may come in either order: the keys must match row by row.
     pd.testing.assert_frame_equal(got[["x", "k"]], want[["x", "k"]], check_dtype=False)
     _same(got, want, ["x", "k", "s"])
-    assert _spilled_bytes(spark) > before
+    assert spilled_bytes(spark) > before
 
 
 def test_executor_metrics_report_accounted_and_process_memory(

@@ -5,7 +5,6 @@ included; the executors count the spills."""
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +14,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from executors import small_memory_session, spilled_bytes
 
-from ember.core.conf import SparkConf
 from ember.sql import SparkSession
 from ember.sql import functions as F
 from ember.sql.window import Window
@@ -26,11 +25,7 @@ ROWS = 400_000
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[SparkSession]:
-    conf = SparkConf().setMaster("local[2]").setAppName("ember-window-spill-tests")
-    for key, value in {"spark.executor.memory": "512m", "spark.memory.fraction": "0.01",
-                       "spark.sql.shuffle.partitions": "4"}.items():
-        conf.set(key, value)
-    session = SparkSession(conf)
+    session = small_memory_session("ember-window-spill-tests")
     yield session
     session.stop()
 
@@ -53,26 +48,15 @@ def events(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _spilled_bytes(spark: SparkSession) -> int:
-    """The sum of every executor's spill counter in /metrics."""
-    total = 0
-    for executor in spark._runtime().executors.values():
-        with urllib.request.urlopen(f"{executor.address}/metrics", timeout=10) as resp:
-            for line in resp.read().decode().splitlines():
-                if line.startswith("ember_executor_spill_bytes_total{"):
-                    total += int(float(line.split()[-1]))
-    return total
-
-
 def test_window_over_more_rows_than_memory_spills_and_matches_duckdb(
         spark: SparkSession, events: Path) -> None:
     df = spark.read.parquet(str(events))
     # The exchange below the window spills its write buffers too; the window's own sort must
     # spill on top of what the same shuffle alone spills.
-    before = _spilled_bytes(spark)
+    before = spilled_bytes(spark)
     df.repartition(4, "g").toPandas()
-    shuffle_only = _spilled_bytes(spark) - before
-    before = _spilled_bytes(spark)
+    shuffle_only = spilled_bytes(spark) - before
+    before = spilled_bytes(spark)
     w = Window.partitionBy("g").orderBy("t", "id")
     got = df.select(
         "g", "t", "id", "x", "s",
@@ -89,4 +73,4 @@ def test_window_over_more_rows_than_memory_spills_and_matches_duckdb(
     got = got.convert_dtypes().sort_values("id").reset_index(drop=True)
     want = want.convert_dtypes().sort_values("id").reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want[got.columns], check_dtype=False, rtol=1e-9)
-    assert _spilled_bytes(spark) - before > shuffle_only
+    assert spilled_bytes(spark) - before > shuffle_only
